@@ -1,0 +1,172 @@
+"""Reading and writing images and masks with checks and clear messages.
+
+Every image comes back as an ``(H, W, 3) uint8`` RGB array; every mask as an ``(H, W) bool``
+array. Anything else is converted with a warning, or refused with an error naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tifffile
+
+from ..errors import DatasetError, ImageConversionWarning
+from .atomic import atomic_write
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+MASK_SUFFIXES = (".png", ".tif", ".tiff")
+
+
+def _load_raw(path: Path) -> np.ndarray:
+    if not path.exists():
+        raise DatasetError(f"{path}: file not found")
+    if not path.is_file():
+        raise DatasetError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise DatasetError(f"{path}: file is empty")
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise DatasetError(f"{path}: unsupported image type {suffix!r} (use one of {', '.join(IMAGE_SUFFIXES)})")
+    try:
+        if suffix in (".tif", ".tiff"):
+            arr = tifffile.imread(path)
+        else:
+            arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            if arr is None:
+                raise ValueError("OpenCV could not decode it")
+            if arr.ndim == 3 and arr.shape[2] == 3:
+                arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+            elif arr.ndim == 3 and arr.shape[2] == 4:
+                arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA)
+    except DatasetError:
+        raise
+    except Exception as exc:  # any decoder failure is the file's fault
+        raise DatasetError(f"{path}: cannot read image ({exc})") from exc
+    arr = np.asarray(arr)
+    if arr.size == 0:
+        raise DatasetError(f"{path}: image has no pixels")
+    return arr
+
+
+def _to_uint8(arr: np.ndarray, path: Path) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == bool:
+        return arr.astype(np.uint8) * 255
+    if arr.dtype == np.uint16:
+        warnings.warn(f"{path}: 16-bit image scaled to 8 bits", ImageConversionWarning, stacklevel=3)
+        return (arr.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise DatasetError(f"{path}: image contains NaN or infinite values")
+        scale = 255.0 if arr.max() <= 1.0 else 1.0
+        warnings.warn(f"{path}: floating-point image converted to 8 bits", ImageConversionWarning, stacklevel=3)
+        return np.clip(arr * scale, 0, 255).round().astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.integer):
+        if arr.min() < 0 or arr.max() > 255:
+            raise DatasetError(f"{path}: integer image of type {arr.dtype} with values outside 0..255")
+        return arr.astype(np.uint8)
+    raise DatasetError(f"{path}: unsupported pixel type {arr.dtype}")
+
+
+def to_rgb(arr: np.ndarray, name: str | os.PathLike = "image") -> np.ndarray:
+    """Bring an array to ``(H, W, 3) uint8`` RGB, warning about each conversion made."""
+    path = Path(name)
+    arr = np.asarray(arr)
+    if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
+        arr = np.moveaxis(arr, 0, -1)  # channels-first TIFF
+    arr = _to_uint8(arr, path)
+    if arr.ndim == 2:
+        warnings.warn(f"{path}: grey-scale image converted to RGB", ImageConversionWarning, stacklevel=2)
+        return np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
+        raise DatasetError(f"{path}: expected an RGB image, got an array of shape {arr.shape}")
+    if arr.shape[2] == 1:
+        warnings.warn(f"{path}: grey-scale image converted to RGB", ImageConversionWarning, stacklevel=2)
+        return np.repeat(arr, 3, axis=2)
+    if arr.shape[2] == 4:
+        warnings.warn(
+            f"{path}: RGBA image converted to RGB (transparent pixels shown as white glass)",
+            ImageConversionWarning,
+            stacklevel=2,
+        )
+        alpha = arr[:, :, 3:4].astype(np.float32) / 255.0
+        rgb = arr[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+        return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+    if arr.shape[0] < 2 or arr.shape[1] < 2:
+        raise DatasetError(f"{path}: image of size {arr.shape[1]}x{arr.shape[0]} is too small")
+    return np.ascontiguousarray(arr)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as ``(H, W, 3) uint8`` RGB."""
+    path = Path(path)
+    return to_rgb(_load_raw(path), path)
+
+
+def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a mask file (8-bit, nonzero = foreground) as ``(H, W) bool``.
+
+    ``shape`` is the image's ``(H, W)``; a mask of another size is an error naming the file.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in MASK_SUFFIXES:
+        raise DatasetError(f"{path}: masks must be .png or .tif, not {path.suffix!r}")
+    arr = _load_raw(path)
+    if arr.ndim == 3:
+        if arr.shape[2] in (3, 4) and all(np.array_equal(arr[:, :, 0], arr[:, :, c]) for c in (1, 2)):
+            arr = arr[:, :, 0]
+        elif arr.shape[2] == 1:
+            arr = arr[:, :, 0]
+        else:
+            raise DatasetError(f"{path}: a mask must be a single-channel image, got shape {arr.shape}")
+    if arr.ndim != 2:
+        raise DatasetError(f"{path}: a mask must be a 2-D image, got shape {arr.shape}")
+    if shape is not None and tuple(arr.shape) != tuple(shape[:2]):
+        raise DatasetError(
+            f"{path}: mask is {arr.shape[1]}x{arr.shape[0]} px but its image is {shape[1]}x{shape[0]} px"
+        )
+    return arr != 0
+
+
+def _encode_and_write(path: Path, arr: np.ndarray) -> None:
+    with atomic_write(path) as tmp:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            tifffile.imwrite(tmp, arr, compression="zlib")
+        else:
+            out = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR) if arr.ndim == 3 else arr
+            params = [cv2.IMWRITE_JPEG_QUALITY, 92] if path.suffix.lower() in (".jpg", ".jpeg") else []
+            if not cv2.imwrite(str(tmp), out, params):
+                raise DatasetError(f"{path}: OpenCV could not encode the image")
+
+
+def write_image(path: str | os.PathLike, rgb: np.ndarray) -> None:
+    """Write an RGB uint8 image atomically (format from the suffix)."""
+    path = Path(path)
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise DatasetError(f"{path}: write_image needs an (H, W, 3) uint8 array, got {rgb.dtype} {rgb.shape}")
+    _encode_and_write(path, rgb)
+
+
+def write_mask(path: str | os.PathLike, mask: np.ndarray, shape: tuple[int, int] | None = None) -> None:
+    """Write a mask atomically as 8-bit 0/255 (PNG or TIFF from the suffix).
+
+    ``shape`` is the image's ``(H, W)``: a mask of another size is refused before anything
+    is written, so a stale layer can never overwrite a good mask.
+    """
+    path = Path(path)
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise DatasetError(f"{path}: a mask must be 2-D, got shape {mask.shape}")
+    if shape is not None and tuple(mask.shape) != tuple(shape[:2]):
+        raise DatasetError(
+            f"{path}: mask is {mask.shape[1]}x{mask.shape[0]} px but its image is {shape[1]}x{shape[0]} px; nothing written"
+        )
+    if path.suffix.lower() not in MASK_SUFFIXES:
+        raise DatasetError(f"{path}: masks must be .png or .tif, not {path.suffix!r}")
+    _encode_and_write(path, np.where(mask != 0, 255, 0).astype(np.uint8))

@@ -1,0 +1,34 @@
+"""The small generated dataset shipped with the package (``sample_data/`` in the repository)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from .data.dataset import CSV_NAME, Dataset
+from .errors import SteatosisError
+
+
+def sample_data_dir() -> Path:
+    """Folder of the bundled sample dataset, in a wheel install or in a source checkout."""
+    installed = Path(str(resources.files("napari_steatosis"))) / "sample_data"
+    checkout = Path(__file__).resolve().parents[2] / "sample_data"
+    for candidate in (installed, checkout):
+        if (candidate / CSV_NAME).is_file():
+            return candidate
+    raise SteatosisError(
+        f"the bundled sample data is missing (looked in {installed} and {checkout}); reinstall napari-steatosis"
+    )
+
+
+def sample_dataset() -> Dataset:
+    return Dataset.open(sample_data_dir())
+
+
+def sample_record(stain: str):
+    """The first sample image of a stain (``trichrome`` or ``he``)."""
+    ds = sample_dataset()
+    for rec in ds.records:
+        if rec.extra.get("stain") == stain:
+            return ds, rec
+    raise SteatosisError(f"the sample data has no {stain} image")
