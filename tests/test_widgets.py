@@ -1,0 +1,92 @@
+"""Widgets driven through napari, the way a user drives them."""
+
+import numpy as np
+import pytest
+
+from napari_steatosis.sample import sample_data_dir
+from napari_steatosis.widgets.layers import FIBROSIS_MASK, FIBROSIS_OVERLAY, STEATOSIS_MASK, STEATOSIS_POINTS
+
+
+@pytest.fixture
+def viewer_with_sample(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-steatosis", "trichrome")
+    return viewer
+
+
+def test_open_sample_gives_image_and_labels(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-steatosis", "he")
+    names = [l.name for l in viewer.layers]
+    assert names[0].startswith("P") and viewer.layers[0].rgb
+    assert STEATOSIS_MASK in names and STEATOSIS_POINTS in names
+    assert FIBROSIS_MASK not in names  # H&E has no collagen stain
+    viewer.layers.clear()
+    viewer.open_sample("napari-steatosis", "trichrome")
+    assert FIBROSIS_MASK in [l.name for l in viewer.layers]
+
+
+def test_slider_moves_the_overlay_and_the_readout(viewer_with_sample, qtbot):
+    from napari_steatosis.widgets.fibrosis_widget import FibrosisWidget
+
+    viewer = viewer_with_sample
+    w = FibrosisWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    overlay = viewer.layers[FIBROSIS_OVERLAY]
+    before, pct_before = overlay.data.copy(), w.percent
+    assert before.shape == viewer.layers[0].data.shape[:2]
+    w.sliders["sat_min"].setValue(w.sliders["sat_min"].value() - 40)  # laxer: more collagen
+    after = viewer.layers[FIBROSIS_OVERLAY].data
+    assert after.sum() > before.sum() and w.percent > pct_before
+    assert f"{w.percent:.2f} %" in w.readout.text()
+    w.sliders["hue_min"].setValue(170)
+    w.sliders["hue_max"].setValue(175)  # a window with no blue in it
+    assert viewer.layers[FIBROSIS_OVERLAY].data.sum() < after.sum() / 10
+
+
+def test_tune_from_mask_layer_and_from_dataset(viewer_with_sample, qtbot):
+    from napari_steatosis.widgets.fibrosis_widget import FibrosisWidget
+
+    viewer = viewer_with_sample
+    w = FibrosisWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.sliders["sat_min"].setValue(0)
+    w.sliders["val_min"].setValue(0)
+    worker = w.tune_from_layer()
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        pass
+    assert w.last_tuning is not None and w.last_tuning.auc > 0.9
+    assert w.sliders["sat_min"].value() == w.last_tuning.thresholds.sat_min > 0
+    assert w.roc_canvas.isVisible() or not w.isVisible()
+    assert "AUC" in w.tuning_label.text()
+    assert w.tune_layer_btn.isEnabled()
+
+    worker = w.tune_from_folder(str(sample_data_dir()))
+    with qtbot.waitSignal(worker.finished, timeout=120000):
+        pass
+    assert w.last_tuning.n_train >= 2
+    assert "held-out" in w.tuning_label.text()
+
+
+def test_errors_become_notifications_and_leave_the_widget_usable(make_napari_viewer, qtbot, monkeypatch, tmp_path):
+    from napari_steatosis.widgets import jobs
+    from napari_steatosis.widgets.fibrosis_widget import FibrosisWidget
+
+    shown = []
+    monkeypatch.setattr(jobs, "notify_error", lambda exc: shown.append(jobs.user_message(exc)))
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((64, 64, 3), np.uint8), rgb=True, name="blank")
+    w = FibrosisWidget(viewer)
+    w.tune_from_layer()
+    assert "no 'fibrosis mask' layer" in shown[-1]
+    viewer.add_labels(np.zeros((10, 10), np.uint8), name=FIBROSIS_MASK)
+    w.tune_from_layer()
+    assert "10x10 px but the image is 64x64" in shown[-1]
+    viewer.layers[FIBROSIS_MASK].data = np.zeros((64, 64), np.uint8)
+    worker = w.tune_from_layer()  # fails in the background: the mask marks nothing
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        pass
+    assert "no tissue pixel" in shown[-1]
+    assert w.tune_layer_btn.isEnabled() and w.tune_ds_btn.isEnabled()
+    w.tune_from_folder(str(tmp_path))
+    assert "dataset.csv" in shown[-1]
