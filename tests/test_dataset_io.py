@@ -107,7 +107,7 @@ def test_points_round_trip_to_hundredth_of_a_pixel(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("x,y\n1,2\n", "missing column.*class"),
+    ("x,y\n1,2\n", "missing required column.*class"),
     ("x,y,class\n1,2,fat\n", "line 2.*unknown point class 'fat'"),
     ("x,y,class\n1,2,steatosis\nabc,2,steatosis\n", "line 3.*non-numeric"),
     ("x,y,class\nnan,2,steatosis\n", "finite"),

@@ -52,18 +52,17 @@ def test_tune_from_mask_layer_and_from_dataset(viewer_with_sample, qtbot):
     viewer.window.add_dock_widget(w)
     w.sliders["sat_min"].setValue(0)
     w.sliders["val_min"].setValue(0)
-    worker = w.tune_from_layer()
-    with qtbot.waitSignal(worker.finished, timeout=60000):
-        pass
+    w.tune_from_layer()
+    qtbot.waitUntil(lambda: w.last_tuning is not None and w.tune_layer_btn.isEnabled(), timeout=60000)
     assert w.last_tuning is not None and w.last_tuning.auc > 0.9
     assert w.sliders["sat_min"].value() == w.last_tuning.thresholds.sat_min > 0
     assert w.roc_canvas.isVisible() or not w.isVisible()
     assert "AUC" in w.tuning_label.text()
     assert w.tune_layer_btn.isEnabled()
 
-    worker = w.tune_from_folder(str(sample_data_dir()))
-    with qtbot.waitSignal(worker.finished, timeout=120000):
-        pass
+    first = w.last_tuning
+    w.tune_from_folder(str(sample_data_dir()))
+    qtbot.waitUntil(lambda: w.last_tuning is not first and w.tune_ds_btn.isEnabled(), timeout=120000)
     assert w.last_tuning.n_train >= 2
     assert "held-out" in w.tuning_label.text()
 
@@ -83,9 +82,9 @@ def test_errors_become_notifications_and_leave_the_widget_usable(make_napari_vie
     w.tune_from_layer()
     assert "10x10 px but the image is 64x64" in shown[-1]
     viewer.layers[FIBROSIS_MASK].data = np.zeros((64, 64), np.uint8)
-    worker = w.tune_from_layer()  # fails in the background: the mask marks nothing
-    with qtbot.waitSignal(worker.finished, timeout=60000):
-        pass
+    n = len(shown)
+    w.tune_from_layer()  # fails in the background: the mask marks nothing
+    qtbot.waitUntil(lambda: len(shown) > n and w.tune_layer_btn.isEnabled(), timeout=60000)
     assert "no tissue pixel" in shown[-1]
     assert w.tune_layer_btn.isEnabled() and w.tune_ds_btn.isEnabled()
     w.tune_from_folder(str(tmp_path))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import sys
 import warnings
@@ -53,6 +51,7 @@ def cmd_fibrosis(a) -> int:
     from .data.atomic import atomic_write  # noqa: PLC0415
     from .data.images import read_image, write_mask  # noqa: PLC0415
     from .data.sources import collect_images  # noqa: PLC0415
+    from .data.tables import write_table  # noqa: PLC0415
     from .fibrosis import FibrosisThresholds, fibrosis_percent, preset, tune_from_dataset  # noqa: PLC0415
     from .plots import save_roc_png  # noqa: PLC0415
 
@@ -87,12 +86,7 @@ def cmd_fibrosis(a) -> int:
         rows.append(dict(image=str(src.path), patient=src.patient or "", fibrosis_pct=f"{pct:.4f}",
                          fibrosis_px=int(mask.sum()), tissue_px=int(tissue.sum())))
         bar(k + 1, len(sources))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    with atomic_write(out / "fibrosis.csv") as tmp:
-        tmp.write_text(buf.getvalue())
+    write_table(out / "fibrosis.csv", rows, list(rows[0]))
     with atomic_write(out / "fibrosis_settings.json") as tmp:
         tmp.write_text(json.dumps({"thresholds": thresholds.to_dict()}, indent=2))
     print(f"wrote {len(rows)} masks, fibrosis.csv and fibrosis_settings.json to {out.resolve()}")

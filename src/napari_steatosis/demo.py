@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import sys
 from pathlib import Path
 
-from .data.atomic import atomic_write
 from .data.images import write_image, write_mask
+from .data.tables import write_table
 from .fibrosis import fibrosis_percent, preset, tune_from_dataset
 from .overlay import draw_overlay
 from .plots import save_roc_png
@@ -45,12 +43,7 @@ def run_headless(out: str | Path, progress=None) -> dict:
         rows.append(dict(image=rec.image, patient=rec.patient, stain=stain, fibrosis_pct=fib_pct))
         if progress:
             progress(k + 1, len(records))
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    with atomic_write(out / "demo_results.csv") as tmp:
-        tmp.write_text(buf.getvalue())
+    write_table(out / "demo_results.csv", rows, list(rows[0]))
     return dict(out=out, tuning=tuning, rows=rows)
 
 

@@ -13,8 +13,6 @@ Point coordinates are held in memory in napari's order, ``(row, col)``, and writ
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import shutil
@@ -27,6 +25,7 @@ import numpy as np
 from ..errors import DatasetError
 from .atomic import atomic_write
 from .images import IMAGE_SUFFIXES, read_image, read_mask, write_mask
+from .tables import read_table, write_table
 
 CSV_NAME = "dataset.csv"
 REQUIRED_COLUMNS = ("image", "patient")
@@ -64,20 +63,9 @@ class PointLabels:
 def read_points(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> PointLabels:
     """Read a points CSV (``x,y,class``; other columns ignored)."""
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: file not found")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: cannot read points file ({exc})") from exc
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in ("x", "y", "class") if c not in header]
-    if missing:
-        raise DatasetError(f"{path}: missing column(s) {', '.join(missing)} (need x,y,class)")
-    reader.fieldnames = header
+    _, rows = read_table(path, ("x", "y", "class"))
     pos, neg = [], []
-    for line_no, row in enumerate(reader, start=2):
+    for line_no, row in rows:
         try:
             x, y = float(row["x"]), float(row["y"])
         except (TypeError, ValueError):
@@ -104,14 +92,9 @@ def write_points(path: str | os.PathLike, points: PointLabels, shape: tuple[int,
     path = Path(path)
     if shape is not None:
         points.check_inside(shape, str(path))
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["x", "y", "class"])
-    for cls, pts in (("steatosis", points.positive), ("not_steatosis", points.negative)):
-        for r, c in pts:
-            writer.writerow([repr(float(c)), repr(float(r)), cls])
-    with atomic_write(path) as tmp:
-        tmp.write_text(buf.getvalue(), encoding="utf-8")
+    rows = [dict(x=repr(float(c)), y=repr(float(r)), **{"class": cls})
+            for cls, pts in (("steatosis", points.positive), ("not_steatosis", points.negative)) for r, c in pts]
+    write_table(path, rows, ("x", "y", "class"))
 
 
 @dataclass
@@ -162,6 +145,19 @@ def patient_split(
     return out
 
 
+def make_dataset_folder(root: str | os.PathLike) -> Path:
+    """Create ``root/images`` and ``root/labels``; refuse a folder that already holds a dataset."""
+    root = Path(root)
+    if (root / CSV_NAME).exists():
+        raise DatasetError(f"{root / CSV_NAME}: a dataset already exists here; choose another folder or open it")
+    try:
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        (root / "labels").mkdir(exist_ok=True)
+    except OSError as exc:
+        raise DatasetError(f"{root}: cannot create the dataset folder ({exc.strerror or exc})") from exc
+    return root
+
+
 class Dataset:
     """A dataset folder. Open an existing one with :meth:`open`, make one with :meth:`create`."""
 
@@ -183,21 +179,9 @@ class Dataset:
         path = root / CSV_NAME
         if not path.is_file():
             raise DatasetError(f"{path}: not found; a dataset folder needs a dataset.csv (see DATASET.md)")
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DatasetError(f"{path}: cannot read ({exc})") from exc
-        reader = csv.DictReader(io.StringIO(text))
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        if not header:
-            raise DatasetError(f"{path}: empty file; the header needs at least the columns image,patient")
-        missing = [c for c in REQUIRED_COLUMNS if c not in header]
-        if missing:
-            raise DatasetError(f"{path}: missing required column(s) {', '.join(missing)}")
-        reader.fieldnames = header
+        header, rows = read_table(path, REQUIRED_COLUMNS)
         records, seen = [], {}
-        for line_no, row in enumerate(reader, start=2):
-            row = {k: (v or "").strip() for k, v in row.items() if k is not None}
+        for line_no, row in rows:
             image, patient = row.get("image", ""), row.get("patient", "")
             if not image:
                 raise DatasetError(f"{path}, line {line_no}: empty 'image'")
@@ -320,14 +304,7 @@ class Dataset:
     @classmethod
     def create(cls, root: str | os.PathLike, images: Iterable[tuple[str | os.PathLike, str]] = ()) -> "Dataset":
         """Make a new dataset folder and copy ``(image path, patient)`` pairs into it."""
-        root = Path(root)
-        if (root / CSV_NAME).exists():
-            raise DatasetError(f"{root / CSV_NAME}: a dataset already exists here; open it instead")
-        try:
-            (root / "images").mkdir(parents=True, exist_ok=True)
-            (root / "labels").mkdir(exist_ok=True)
-        except OSError as exc:
-            raise DatasetError(f"{root}: cannot create the dataset folder ({exc.strerror or exc})") from exc
+        root = make_dataset_folder(root)
         ds = cls(root, [])
         for src, patient in images:
             ds.add_image(src, patient, save=False)
@@ -365,15 +342,8 @@ class Dataset:
 
     def save(self) -> None:
         """Write dataset.csv atomically, keeping extra columns."""
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=self.columns, lineterminator="\n", extrasaction="ignore")
-        writer.writeheader()
-        for r in self.records:
-            row = dict(r.extra)
-            row.update(image=r.image, patient=r.patient, split=r.split or "")
-            writer.writerow(row)
-        with atomic_write(self.csv_path) as tmp:
-            tmp.write_text(buf.getvalue(), encoding="utf-8")
+        rows = [{**r.extra, "image": r.image, "patient": r.patient, "split": r.split or ""} for r in self.records]
+        write_table(self.csv_path, rows, self.columns)
 
     def write_mask(self, rec: ImageRecord, kind: str, mask: np.ndarray, shape: tuple[int, int] | None = None) -> Path:
         path = self.label_path(rec, kind)

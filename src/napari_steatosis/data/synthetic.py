@@ -13,8 +13,6 @@ The masks are the painted objects themselves, so they match the pixels exactly.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -23,9 +21,9 @@ import cv2
 import numpy as np
 
 from ..errors import SteatosisError
-from .atomic import atomic_write
-from .dataset import CSV_NAME, Dataset, ImageRecord, PointLabels
+from .dataset import CSV_NAME, Dataset, ImageRecord, PointLabels, make_dataset_folder, write_points
 from .images import write_image, write_mask
+from .tables import write_table
 
 STAINS = ("trichrome", "he")
 
@@ -420,13 +418,7 @@ def write_sample_dataset(
         raise SteatosisError(f"image format must be png, jpg or tif; got {image_format!r}")
     if patients < 1 or per_patient < 1:
         raise SteatosisError("--patients and --per-patient must be at least 1")
-    if (out / CSV_NAME).exists():
-        raise SteatosisError(f"{out / CSV_NAME} already exists; choose an empty folder")
-    try:
-        (out / "images").mkdir(parents=True, exist_ok=True)
-        (out / "labels").mkdir(exist_ok=True)
-    except OSError as exc:
-        raise SteatosisError(f"cannot create {out}: {exc.strerror or exc}") from exc
+    make_dataset_folder(out)
     rng = np.random.default_rng(seed)
     # severities spread over the grades: 0 (<5 %), 1 (5-33 %), 2 (34-66 %); few grade 3 fields
     levels = np.concatenate([rng.uniform(0.0, 0.05, patients), rng.uniform(0.05, 0.3, patients),
@@ -434,7 +426,7 @@ def write_sample_dataset(
     levels = rng.permutation(levels)[:patients]
     if patients >= 3:
         levels[:3] = rng.permutation([rng.uniform(0.0, 0.04), rng.uniform(0.08, 0.25), rng.uniform(0.3, 0.5)])
-    records, rows = [], []
+    rows = []
     total, done = patients * per_patient, 0
     for p in range(patients):
         pid = f"P{p + 1:02d}"
@@ -451,14 +443,11 @@ def write_sample_dataset(
             write_mask(out / "labels" / f"{stem}.steatosis.png", img.steatosis)
             if p_stain == "trichrome":
                 write_mask(out / "labels" / f"{stem}.fibrosis.png", img.fibrosis)
-            from .dataset import write_points  # noqa: PLC0415
-
             write_points(out / "labels" / f"{stem}.points.csv", img.points, size)
             fat_px += int((img.steatosis & img.tissue).sum())
             tissue_px += int(img.tissue.sum())
             rows.append(dict(image=f"images/{stem}.{image_format}", patient=pid, stain=p_stain,
                              true_steatosis_pct=f"{img.steatosis_pct:.3f}"))
-            records.append(rows[-1])
             done += 1
             if progress:
                 progress(done, total)
@@ -466,14 +455,8 @@ def write_sample_dataset(
         est = physician_estimate(true_pct, rng)
         for r in rows[-per_patient:]:
             r["physician_steatosis_pct"] = f"{est:g}"
-    buf = io.StringIO()
     cols = ["image", "patient", "split", "physician_steatosis_pct", "stain", "true_steatosis_pct"]
-    writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({**r, "split": ""})
-    with atomic_write(out / CSV_NAME) as tmp:
-        tmp.write_text(buf.getvalue(), encoding="utf-8")
+    write_table(out / CSV_NAME, ({**r, "split": ""} for r in rows), cols)
     return Dataset.open(out)
 
 
