@@ -8,6 +8,8 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from . import __version__
 from .errors import SteatosisError
 
@@ -42,7 +44,7 @@ def cmd_sample(a) -> int:
     from .data.synthetic import write_sample_dataset  # noqa: PLC0415
 
     ds = write_sample_dataset(a.out, a.patients, a.per_patient, a.seed, a.size, a.stain, a.image_format,
-                              progress=_progress(a.patients * a.per_patient, "generating"))
+                              progress=_progress(a.patients * a.per_patient, "generating"), splits=a.splits)
     print(f"wrote {len(ds)} images of {len(ds.patients)} patients to {Path(a.out).resolve()}")
     return 0
 
@@ -114,6 +116,129 @@ def cmd_demo(a) -> int:
     return 0
 
 
+def _counts(text: str) -> tuple[int, int, int]:
+    try:
+        vals = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != 3 or min(vals) < 0:
+        raise argparse.ArgumentTypeError(f"--splits must be three counts like 6,2,0, got {text!r}")
+    return vals
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        vals = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers like 1e-2,1e-3, got {text!r}") from None
+    if not vals or any(v <= 0 for v in vals):
+        raise argparse.ArgumentTypeError(f"learning rates must be positive, got {text!r}")
+    return vals
+
+
+def _quiet_tensorflow() -> None:
+    import os  # noqa: PLC0415
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def cmd_train_unet(a) -> int:
+    _quiet_tensorflow()
+    from .data.dataset import Dataset  # noqa: PLC0415
+    from .unet.train import TrainConfig, train_unet  # noqa: PLC0415
+
+    if a.epochs < 1 or a.patches_per_image < 1 or a.batch_size < 1:
+        raise SteatosisError("--epochs, --patches-per-image and --batch-size must be at least 1")
+    cfg = TrainConfig(epochs=a.epochs, patches_per_image=a.patches_per_image, batch_size=a.batch_size,
+                      lr_grid=a.lr_grid, max_minutes=a.max_minutes, seed=a.seed, init=a.init,
+                      patience=a.patience, grid_steps=a.grid_steps)
+    card = train_unet(Dataset.open(a.dataset), a.out, cfg)
+    if card is None:
+        print(f"cancelled before the first validated epoch; {a.out} was not written", file=sys.stderr)
+        return 130
+    return 0
+
+
+def cmd_train_classical(a) -> int:
+    from .classical.model import save_classifier  # noqa: PLC0415
+    from .classical.pipeline import train_classical  # noqa: PLC0415
+    from .data.dataset import Dataset  # noqa: PLC0415
+
+    if a.n_iter < 1:
+        raise SteatosisError("--n-iter must be at least 1")
+    from tqdm import tqdm  # noqa: PLC0415
+
+    bars = {}
+
+    def progress(stage, done, total, score):
+        if stage not in bars:
+            bars[stage] = tqdm(total=total, desc="features" if stage == "features" else f"search ({a.classifier})",
+                               file=sys.stderr, dynamic_ncols=True)
+        bar = bars[stage]
+        bar.update(done - bar.n)
+        if score is not None:
+            bar.set_postfix(best_cv_f1=f"{score:.3f}")
+        if done >= total:
+            bar.close()
+
+    model = train_classical(Dataset.open(a.dataset), a.classifier, a.n_iter, a.seed, progress=progress)
+    out = save_classifier(model, a.out)
+    s = model.summary
+    print(f"{a.classifier}: cross-validated F1 {s['cv_f1']:.3f} ({s['cv']}, {s['n_iter']} settings) on "
+          f"{s['n_regions']} regions ({s['n_positive']} steatosis, {s['n_negative']} not) from {s['n_images']} images "
+          f"of {s['n_patients']} patients")
+    top = ", ".join(f"{k} {v:.3f}" for k, v in list(s["importances"].items())[:6])
+    print(f"most important features: {top}")
+    print(f"saved {out.resolve()}")
+    return 0
+
+
+def cmd_predict(a) -> int:
+    from .data.images import read_image, write_mask  # noqa: PLC0415
+    from .data.sources import collect_images  # noqa: PLC0415
+
+    sources = collect_images(a.inputs)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if a.method == "unet":
+        _quiet_tensorflow()
+        import tifffile  # noqa: PLC0415
+
+        from .data.atomic import atomic_write  # noqa: PLC0415
+        from .unet import default_model  # noqa: PLC0415
+        from .unet.card import load_model  # noqa: PLC0415
+        from .unet.predict import device_description, predict_probability  # noqa: PLC0415
+
+        model, card = load_model(a.model or default_model.path())
+        threshold = a.threshold if a.threshold is not None else float(card.get("threshold", 0.5))
+        if not 0.0 < threshold < 1.0:
+            raise SteatosisError(f"--threshold must be within (0, 1), got {threshold}")
+        print(f"U-Net on {device_description()}, threshold {threshold:.3f}"
+              f"{' (from the model card)' if a.threshold is None else ''}", file=sys.stderr)
+        bar = _progress(len(sources), "predict")
+        for k, src in enumerate(sources):
+            rgb = read_image(src.path)
+            prob = predict_probability(model, rgb, a.tile)
+            write_mask(out / f"{src.stem}.steatosis.png", prob >= threshold)
+            with atomic_write(out / f"{src.stem}.probability.tif") as tmp:
+                tifffile.imwrite(tmp, prob.astype(np.float32), compression="zlib")
+            bar(k + 1, len(sources))
+    else:
+        from .classical.model import load_classifier  # noqa: PLC0415
+        from .classical.pipeline import predict_steatosis  # noqa: PLC0415
+
+        if not a.model:
+            raise SteatosisError("--method classical needs --model (made by steatosis train-classical)")
+        clf = load_classifier(a.model)
+        bar = _progress(len(sources), "predict")
+        for k, src in enumerate(sources):
+            result = predict_steatosis(clf, read_image(src.path))
+            write_mask(out / f"{src.stem}.steatosis.png", result.mask)
+            bar(k + 1, len(sources))
+    print(f"wrote {len(sources)} steatosis masks to {out.resolve()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="steatosis",
@@ -142,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Masson's trichrome, H&E, or patients alternating (default: %(default)s)")
     s.add_argument("--image-format", choices=["png", "jpg", "tif"], default="png",
                    help="image file type (masks are always PNG; default: %(default)s)")
+    s.add_argument("--splits", type=_counts, help="TRAIN,VAL,TEST patient counts written to the split column "
+                                                  "(default: no column; tools then split 60/20/20 by seed)")
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("fibrosis", help="fibrosis masks and %% of tissue by colour thresholding",
@@ -157,6 +284,47 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--settings", help="fibrosis_settings.json from an earlier run, instead of the preset")
     s.add_argument("--seed", type=int, default=0, help="seed of the patient split when the dataset has none")
     s.set_defaults(func=cmd_fibrosis)
+
+    s = sub.add_parser("train-unet", help="train the U-Net on a dataset's steatosis masks",
+                       description="Train the paper's U-Net on the train patients' steatosis masks, choosing the "
+                                   "learning rate and the decision threshold on the val patients. Progress is printed "
+                                   "as one JSON object per line. Ctrl-C stops and keeps the best model so far.")
+    s.add_argument("dataset", help="dataset folder")
+    s.add_argument("--out", required=True, help="model file to write (MODEL.keras; its card goes to MODEL.card.json)")
+    s.add_argument("--epochs", type=int, default=30, help="maximum epochs (default: %(default)s)")
+    s.add_argument("--patches-per-image", type=int, default=250,
+                   help="268 px patches per training image per epoch (default: %(default)s)")
+    s.add_argument("--batch-size", type=int, default=8, help="patches per step (default: %(default)s)")
+    s.add_argument("--lr-grid", type=_floats, default=(1e-2, 1e-3, 1e-4),
+                   help="learning rates to try on the validation split (default: 1e-2,1e-3,1e-4)")
+    s.add_argument("--grid-steps", type=int, default=40, help="training steps per learning-rate trial")
+    s.add_argument("--max-minutes", type=float, help="stop after this many minutes, keeping the best model")
+    s.add_argument("--patience", type=int, default=6, help="epochs without validation gain before stopping")
+    s.add_argument("--init", help="fine-tune from this .keras model (e.g. the shipped default)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    s.set_defaults(func=cmd_train_unet)
+
+    s = sub.add_parser("train-classical", help="train the classical pipeline on point labels (or masks)",
+                       description="White-region candidates, shape and colour features, and a classifier chosen by "
+                                   "randomised search cross-validated by patient. Trains on the train and val patients.")
+    s.add_argument("dataset", help="dataset folder with points.csv (or steatosis masks)")
+    s.add_argument("--out", required=True, help="model file to write (e.g. classical.skops)")
+    s.add_argument("--classifier", choices=["gbt", "rf", "svm", "logreg"], default="gbt",
+                   help="gradient-boosted trees, random forest, RBF SVM, logistic regression (default: %(default)s)")
+    s.add_argument("--n-iter", type=int, default=350, help="hyper-parameter settings to try (default: %(default)s)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    s.set_defaults(func=cmd_train_classical)
+
+    s = sub.add_parser("predict", help="steatosis masks for images with the U-Net or the classical pipeline",
+                       description="Writes OUT/<stem>.steatosis.png (0/255); the U-Net also writes "
+                                   "OUT/<stem>.probability.tif (float32).")
+    s.add_argument("inputs", nargs="+", help="dataset folders, folders of images, or image files")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--method", choices=["unet", "classical"], default="unet", help="default: %(default)s")
+    s.add_argument("--model", help="model file (U-Net: .keras, default: the shipped model; classical: required)")
+    s.add_argument("--threshold", type=float, help="U-Net decision threshold (default: the model card's)")
+    s.add_argument("--tile", type=int, default=1036, help="U-Net input tile size (16k+12; default: %(default)s)")
+    s.set_defaults(func=cmd_predict)
     return p
 
 

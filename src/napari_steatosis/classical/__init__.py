@@ -1,0 +1,1 @@
+"""The classical steatosis pipeline: white-region candidates, region features, a classifier."""

@@ -1,0 +1,114 @@
+"""Shape and colour features of each candidate region.
+
+The paper's: the 7 Hu moments (log-scaled), mean and std of the distance from the convex
+hull to the contour, roundness, mean hue in a ring around the region. Added because they
+tell fat from its look-alikes: area, solidity, eccentricity, holes inside the region (red
+cells in vessels, inclusions), texture inside, saturation/value of the ring (fat sits in
+cytoplasm, glass sits at the edge), touching the image border.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .candidates import Candidates
+
+HU = [f"hu{i}" for i in range(1, 8)]
+FEATURES = HU + [
+    "hull_dist_mean", "hull_dist_std", "circularity", "log_area", "solidity", "eccentricity", "extent",
+    "hole_fraction", "inside_val_std", "inside_sat_mean",
+    "ring_hue_cos", "ring_hue_sin", "ring_sat_mean", "ring_val_mean", "ring_white_fraction", "touches_border",
+]
+RING = 4  # px
+
+
+def log_hu(mask: np.ndarray) -> np.ndarray:
+    hu = cv2.HuMoments(cv2.moments(mask.astype(np.uint8), binaryImage=True)).ravel()
+    return -np.sign(hu) * np.log10(np.abs(hu) + 1e-30)
+
+
+def shape_features(mask: np.ndarray) -> dict:
+    """Features of one binary region (a crop with a margin of zeros around it)."""
+    m = mask.astype(np.uint8)
+    area = float(m.sum())
+    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    contour = max(contours, key=cv2.contourArea)
+    # perimeter of the contour smoothed to 1 px (a pixel staircase overstates it by ~10 %)
+    perimeter = max(cv2.arcLength(cv2.approxPolyDP(contour, 1.0, True), True), 1e-6)
+    polygon_area = max(cv2.contourArea(contour), 1e-6)
+    hull = cv2.convexHull(contour)
+    hull_area = max(cv2.contourArea(hull), 1e-6)
+    pts = contour.reshape(-1, 2).astype(np.float32)
+    if len(hull) >= 3:
+        d = np.array([abs(cv2.pointPolygonTest(hull, (float(x), float(y)), True)) for x, y in pts])
+    else:
+        d = np.zeros(1)
+    mu = cv2.moments(m, binaryImage=True)
+    cov = np.array([[mu["mu20"], mu["mu11"]], [mu["mu11"], mu["mu02"]]]) / max(mu["m00"], 1e-6)
+    ev = np.sort(np.linalg.eigvalsh(cov))[::-1]
+    ecc = float(np.sqrt(1 - ev[1] / ev[0])) if ev[0] > 1e-9 else 0.0
+    filled = np.zeros_like(m)
+    cv2.drawContours(filled, [contour], -1, 1, -1)
+    x, y, w, h = cv2.boundingRect(contour)
+    out = dict(zip(HU, log_hu(m)))
+    out.update(
+        hull_dist_mean=float(d.mean()), hull_dist_std=float(d.std()),
+        circularity=float(min(4 * np.pi * polygon_area / perimeter**2, 1.5)), log_area=float(np.log(area)),
+        solidity=float(min(area / hull_area, 1.0)), eccentricity=ecc, extent=float(area / max(w * h, 1)),
+        hole_fraction=float(1 - area / max(filled.sum(), 1)),
+    )
+    return out
+
+
+def region_features(c: Candidates) -> tuple[np.ndarray, np.ndarray]:
+    """``(features (n, len(FEATURES)) float32, bounding boxes (n, 4) as r0, c0, r1, c1)``."""
+    labels, hsv = c.labels, c.hsv
+    H, W = labels.shape
+    hue = hsv[..., 0].astype(np.float32) * (np.pi / 90.0)
+    objs = _find_objects(labels, c.n)
+    X = np.zeros((c.n, len(FEATURES)), np.float32)
+    boxes = np.zeros((c.n, 4), np.int32)
+    pad = RING + 2
+    kernel_ring = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * RING + 1, 2 * RING + 1))
+    kernel_1 = np.ones((3, 3), np.uint8)
+    for i, (r0, r1, c0, c1) in enumerate(objs):
+        boxes[i] = (r0, c0, r1, c1)
+        R0, R1, C0, C1 = max(r0 - pad, 0), min(r1 + pad, H), max(c0 - pad, 0), min(c1 + pad, W)
+        region = labels[R0:R1, C0:C1] == i + 1
+        m = np.pad(region, 1).astype(np.uint8)  # a zero margin for contours
+        f = shape_features(m)
+        big = cv2.dilate(region.astype(np.uint8), kernel_ring) > 0
+        near = cv2.dilate(region.astype(np.uint8), kernel_1) > 0
+        ring = big & ~near
+        crop = hsv[R0:R1, C0:C1]
+        white = c.white[R0:R1, C0:C1]
+        inside = crop[region]
+        if ring.any():
+            hr = hue[R0:R1, C0:C1][ring & ~white]
+            f["ring_hue_cos"] = float(np.cos(hr).mean()) if hr.size else 0.0
+            f["ring_hue_sin"] = float(np.sin(hr).mean()) if hr.size else 0.0
+            rc = crop[ring]
+            f["ring_sat_mean"] = float(rc[:, 1].mean()) / 255
+            f["ring_val_mean"] = float(rc[:, 2].mean()) / 255
+            f["ring_white_fraction"] = float(white[ring].mean())
+        else:
+            f.update(ring_hue_cos=0.0, ring_hue_sin=0.0, ring_sat_mean=0.0, ring_val_mean=0.0, ring_white_fraction=1.0)
+        f["inside_val_std"] = float(inside[:, 2].std()) / 255
+        f["inside_sat_mean"] = float(inside[:, 1].mean()) / 255
+        f["touches_border"] = float(r0 == 0 or c0 == 0 or r1 == H or c1 == W)
+        X[i] = [f[k] for k in FEATURES]
+    return X, boxes
+
+
+def _find_objects(labels: np.ndarray, n: int):
+    """Bounding boxes (r0, r1, c0, c1) of labels 1..n."""
+    from scipy import ndimage  # noqa: PLC0415
+
+    out = []
+    for sl in ndimage.find_objects(labels, max_label=n):
+        if sl is None:
+            out.append((0, 0, 0, 0))
+        else:
+            out.append((sl[0].start, sl[0].stop, sl[1].start, sl[1].stop))
+    return out

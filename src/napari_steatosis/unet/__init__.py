@@ -1,0 +1,20 @@
+"""The paper's U-Net: network, patch sampling and training, tiled inference, model cards.
+
+Keras 3 code that runs on TensorFlow (default), JAX or PyTorch. Importing this package does
+not import Keras: the submodules that need it import it when they are used.
+"""
+
+IN_MARGIN = 60  # pixels lost on each side by the valid convolutions (input n -> output n - 120)
+PATCH = 268  # the paper's training patch
+PATCH_OUT = PATCH - 2 * IN_MARGIN  # 148
+
+
+def is_valid_size(n: int) -> bool:
+    """Input sizes the network accepts: n = 16k + 12, n >= 124."""
+    return n >= 124 and (n - 12) % 16 == 0
+
+
+def valid_size_at_least(n: int) -> int:
+    """The smallest valid input size >= n."""
+    n = max(int(n), 124)
+    return n + (-(n - 12)) % 16

@@ -1,0 +1,61 @@
+"""Saving and loading models: a ``.keras`` file in safe mode and a JSON model card beside it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ..data.atomic import atomic_write
+from ..errors import SteatosisError
+
+CARD_FORMAT = "napari-steatosis-unet"
+
+
+def card_path(model_path: str | os.PathLike) -> Path:
+    p = Path(model_path)
+    return p.with_name(p.name[: -len(".keras")] + ".card.json" if p.name.endswith(".keras") else p.name + ".card.json")
+
+
+def save_model(model, path: str | os.PathLike, card: dict) -> Path:
+    """Write the model and its card atomically: the previous files stay until both new ones are whole."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise SteatosisError(f"{path}: a U-Net model file must end in .keras")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(card_path(path)) as card_tmp, atomic_write(path) as tmp:
+        model.save(tmp)
+        card_tmp.write_text(json.dumps({"format": CARD_FORMAT, **card}, indent=2, default=float))
+    return path
+
+
+def load_card(path: str | os.PathLike) -> dict:
+    cp = card_path(path)
+    if not cp.is_file():
+        return {}
+    try:
+        card = json.loads(cp.read_text())
+    except (OSError, ValueError) as exc:
+        raise SteatosisError(f"{cp}: unreadable model card ({exc})") from exc
+    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
+        raise SteatosisError(f"{cp}: not a napari-steatosis model card")
+    return card
+
+
+def load_model(path: str | os.PathLike):
+    """``(model, card)``. Keras safe mode: a file that would run code on load is refused."""
+    import keras  # noqa: PLC0415
+
+    path = Path(path)
+    if not path.is_file():
+        raise SteatosisError(f"{path}: model file not found")
+    if path.suffix != ".keras":
+        raise SteatosisError(f"{path}: expected a .keras model file")
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # noqa: BLE001 (a foreign or broken file: say so plainly)
+        raise SteatosisError(f"{path}: cannot load this model safely ({type(exc).__name__}: {exc})") from exc
+    shape = tuple(model.input_shape)
+    if len(shape) != 4 or shape[-1] != 3 or tuple(model.output_shape)[-1] != 1:
+        raise SteatosisError(f"{path}: not a steatosis U-Net (input {shape}, output {model.output_shape})")
+    return model, load_card(path)
