@@ -188,10 +188,6 @@ def train_unet(
             if out_of_time():
                 self.model.stop_training = True
 
-    emit(dict(event="start", train_images=len(train.images), val_images=len(val.images),
-              train_patients=len(train.patients), val_patients=len(val.patients), steps_per_epoch=steps,
-              batch_size=cfg.batch_size, backend=keras.backend.backend()))
-
     previous_handler = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum, frame):
@@ -206,6 +202,9 @@ def train_unet(
     history = []
     cancelled = False
     try:
+        emit(dict(event="start", train_images=len(train.images), val_images=len(val.images),
+                  train_patients=len(train.patients), val_patients=len(val.patients), steps_per_epoch=steps,
+                  batch_size=cfg.batch_size, backend=keras.backend.backend()))
         # --- learning rate from a small grid, short runs scored on the validation split ---
         lrs = list(cfg.lr_grid)
         lr = lrs[0]

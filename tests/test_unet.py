@@ -1,0 +1,196 @@
+"""The U-Net: exact architecture, patch sampler, training, tiled inference, safe saving, backends."""
+
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+keras = pytest.importorskip("keras")
+
+from napari_steatosis.data.synthetic import write_sample_dataset  # noqa: E402
+from napari_steatosis.errors import SteatosisError  # noqa: E402
+from napari_steatosis.unet import is_valid_size, valid_size_at_least  # noqa: E402
+from napari_steatosis.unet.card import card_path, load_model, save_model  # noqa: E402
+from napari_steatosis.unet.model import build_unet  # noqa: E402
+from napari_steatosis.unet.patches import PatchSampler, rotated_patch  # noqa: E402
+from napari_steatosis.unet.predict import predict_probability, tile_plan  # noqa: E402
+from napari_steatosis.unet.train import TrainConfig, best_threshold, train_unet  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(0)
+    return build_unet()
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    return write_sample_dataset(tmp_path_factory.mktemp("unet") / "tiny", patients=3, per_patient=1,
+                                size=(200, 240), seed=4, splits=(2, 1, 0))
+
+
+def test_architecture_is_the_papers(model):
+    assert model.count_params() == 128633  # "about 128.6k"
+    for n, out in ((268, 148), (524, 404), (1036, 916)):
+        assert model.compute_output_shape((1, n, n, 3)) == (1, out, out, 1)
+    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    assert [c.filters for c in convs] == [20, 20, 25, 25, 30, 30, 45, 45, 40, 40, 40, 20, 20, 20, 20, 20, 20, 10, 10, 1]
+    assert all(l.momentum == 0.9 for l in model.layers if isinstance(l, keras.layers.BatchNormalization))
+    assert [valid_size_at_least(n) for n in (1, 268, 269, 1030)] == [124, 268, 284, 1036]
+    assert is_valid_size(1036) and not is_valid_size(1000)
+
+
+def test_rotated_patches_keep_the_mask_aligned():
+    rng = np.random.default_rng(0)
+    img = np.zeros((400, 500, 3), np.uint8)
+    for _ in range(40):
+        cv2.circle(img, (int(rng.uniform(0, 500)), int(rng.uniform(0, 400))), int(rng.uniform(8, 40)), (255, 255, 255), -1)
+    mask = (img[:, :, 0] > 128).astype(np.uint8)
+    for angle in (0, 33, 90, 217):
+        for flip in (False, True):
+            patch, m = rotated_patch(img, mask, (200.3, 250.7), angle, flip)
+            assert patch.shape == (268, 268, 3) and m.shape == (148, 148)
+            assert set(np.unique(m)) <= {0, 1}  # nearest neighbour: no smeared values
+            agree = ((patch[60:208, 60:208, 0] > 127) == (m > 0)).mean()
+            assert agree > 0.985, (angle, flip, agree)
+    # mirrored patches really are mirrored
+    p0, _ = rotated_patch(img, mask, (200, 250), 0, False)
+    p1, _ = rotated_patch(img, mask, (200, 250), 0, True)
+    assert np.abs(p0[:, ::-1].astype(int) - p1).mean() < 2
+
+
+def test_sampler_draws_fat_when_fat_is_rare():
+    img = np.full((600, 600, 3), 150, np.uint8)
+    mask = np.zeros((600, 600), bool)
+    mask[100:110, 400:410] = True  # 0.03 % of the pixels
+    s = PatchSampler([img], [mask], fg_fraction=0.5)
+    x, y = s.batch(np.random.default_rng(1), 40)
+    assert x.shape == (40, 268, 268, 3) and y.shape == (40, 148, 148, 1)
+    assert (y.reshape(40, -1).max(axis=1) > 0).mean() > 0.3
+
+
+def test_tiled_prediction_equals_whole_image_prediction(model):
+    rng = np.random.default_rng(2)
+    rgb = rng.integers(0, 256, (300, 341, 3), dtype=np.uint8)
+    whole = predict_probability(model, rgb, tile=2000)  # one tile
+    (th, tw), (kh, kw), origins = tile_plan((300, 341), 268)
+    assert (th, tw) == (268, 268) and (kh, kw) == (112, 112) and len(origins) == 3 * 4
+    assert all(r % 16 == 0 and c % 16 == 0 for r, c in origins)  # same pooling grid in every tile
+    tiled = predict_probability(model, rgb, tile=268)
+    assert whole.shape == tiled.shape == (300, 341)
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+    # without the overlap the zero padding of the bottleneck shows at the seams
+    assert np.abs(predict_probability(model, rgb, tile=268, context=0) - whole).max() > 1e-5
+
+
+def test_best_threshold_picks_the_separating_value():
+    p = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
+    m = np.array([0, 0, 0, 1, 1, 1], bool)
+    t, j = best_threshold([p], [m])
+    assert 0.3 < t <= 0.7 and j == 1.0
+
+
+def test_a_few_training_steps_reduce_the_loss(tiny_dataset):
+    from napari_steatosis.unet.train import load_splits, soft_dice_bce
+
+    train, _ = load_splits(tiny_dataset)
+    s = PatchSampler(train.images, train.masks)
+    x, y = s.batch(np.random.default_rng(0), 8)
+    keras.utils.set_random_seed(0)
+    m = build_unet()
+    m.compile(optimizer=keras.optimizers.Nadam(1e-3), loss=soft_dice_bce)
+    losses = [float(np.ravel(m.train_on_batch(x, y))[0]) for _ in range(15)]
+    assert np.mean(losses[-3:]) < 0.8 * losses[0], losses
+
+
+def test_train_writes_model_and_card_and_json_progress(tiny_dataset, tmp_path, capsys):
+    from napari_steatosis.cli import main
+
+    out = tmp_path / "m.keras"
+    assert main(["train-unet", str(tiny_dataset.root), "--out", str(out), "--epochs", "2", "--patches-per-image", "8",
+                 "--lr-grid", "1e-3", "--batch-size", "4"]) == 0
+    lines = [json.loads(l) for l in capsys.readouterr().out.splitlines() if l.startswith("{")]
+    events = [l["event"] for l in lines]
+    assert events[0] == "start" and events[-1] == "done" and events.count("epoch") == 2
+    ep = next(l for l in lines if l["event"] == "epoch")
+    assert {"epoch", "loss", "val_loss", "val_jaccard", "seconds"} <= set(ep)
+    m, card = load_model(out)
+    assert 0 < card["threshold"] < 1 and card["training_data"]["train_images"] == 2
+    assert card["input"]["valid_tile_sizes"].startswith("16k + 12")
+    # predict uses the card's threshold by default
+    assert main(["predict", str(tiny_dataset.image_path(tiny_dataset.records[0])), "--model", str(out),
+                 "--out", str(tmp_path / "p")]) == 0
+    assert f"threshold {card['threshold']:.3f} (from the model card)" in capsys.readouterr().err
+    import tifffile
+
+    prob = tifffile.imread(tmp_path / "p" / f"{tiny_dataset.records[0].stem}.probability.tif")
+    assert prob.dtype == np.float32 and prob.shape == (200, 240)
+
+
+def test_cancel_keeps_the_previous_model_intact(tiny_dataset, tmp_path, model):
+    out = tmp_path / "keep.keras"
+    save_model(model, out, {"note": "the previous model"})
+    before = out.read_bytes()
+
+    def cancel_at_start(event):
+        if event["event"] == "start":
+            raise KeyboardInterrupt
+
+    assert train_unet(tiny_dataset, out, TrainConfig(epochs=1, patches_per_image=4, lr_grid=(1e-3,)),
+                      emit=cancel_at_start) is None
+    assert out.read_bytes() == before
+    assert json.loads(card_path(out).read_text())["note"] == "the previous model"
+
+    def broken_save(path, *a, **k):
+        open(path, "wb").write(b"half a model")
+        raise OSError("disk full")
+
+    import types
+
+    fake = types.SimpleNamespace(save=broken_save)
+    with pytest.raises(OSError):
+        save_model(fake, out, {"note": "new"})
+    assert out.read_bytes() == before
+    load_model(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.card.json", "keep.keras"]
+
+
+def test_foreign_files_are_refused(tmp_path):
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(SteatosisError, match="cannot load this model safely"):
+        load_model(bad)
+    with pytest.raises(SteatosisError, match="not found"):
+        load_model(tmp_path / "none.keras")
+    lam = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Lambda(lambda x: x[..., :1])])
+    lam.save(tmp_path / "lambda.keras")
+    with pytest.raises(SteatosisError, match="safely"):
+        load_model(tmp_path / "lambda.keras")  # a Lambda layer would run code: safe mode refuses
+
+
+def test_same_model_file_predicts_the_same_on_jax(model, tmp_path):
+    pytest.importorskip("jax")
+    path = tmp_path / "m.keras"
+    save_model(model, path, {})
+    rgb = np.random.default_rng(5).integers(0, 256, (150, 170, 3), dtype=np.uint8)
+    np.save(tmp_path / "rgb.npy", rgb)
+    ref = predict_probability(load_model(path)[0], rgb)
+    code = (
+        "import numpy as np, keras, sys\n"
+        "from napari_steatosis.unet.card import load_model\n"
+        "from napari_steatosis.unet.predict import predict_probability, device_description\n"
+        f"m, _ = load_model({str(path)!r})\n"
+        f"p = predict_probability(m, np.load({str(tmp_path / 'rgb.npy')!r}))\n"
+        f"np.save({str(tmp_path / 'jax.npy')!r}, p)\n"
+        "print(device_description())\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().startswith("jax on")
+    np.testing.assert_allclose(np.load(tmp_path / "jax.npy"), ref, atol=1e-4)
