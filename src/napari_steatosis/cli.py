@@ -151,7 +151,7 @@ def cmd_train_unet(a) -> int:
         raise SteatosisError("--epochs, --patches-per-image and --batch-size must be at least 1")
     cfg = TrainConfig(epochs=a.epochs, patches_per_image=a.patches_per_image, batch_size=a.batch_size,
                       lr_grid=a.lr_grid, max_minutes=a.max_minutes, seed=a.seed, init=a.init,
-                      patience=a.patience, grid_steps=a.grid_steps)
+                      patience=a.patience, grid_steps=a.grid_steps, note=a.note)
     card = train_unet(Dataset.open(a.dataset), a.out, cfg)
     if card is None:
         print(f"cancelled before the first validated epoch; {a.out} was not written", file=sys.stderr)
@@ -239,6 +239,45 @@ def cmd_predict(a) -> int:
     return 0
 
 
+def cmd_evaluate(a) -> int:
+    from .data.dataset import Dataset  # noqa: PLC0415
+    from .report import evaluate, write_evaluation  # noqa: PLC0415
+
+    ds = Dataset.open(a.dataset)
+    result = evaluate(ds, a.pred, progress=_progress(len(ds), "evaluate"))
+    summary = {k: v for k, v in result.items() if k not in ("per_image", "per_patient")}
+    if a.out:
+        written = write_evaluation(result, a.out)
+    if a.json:
+        print(json.dumps(summary))
+        return 0
+    r2 = "n/a (needs physician_steatosis_pct for 3+ patients)" if summary["r2"] is None else f"{summary['r2']:.3f}"
+    print(f"images with masks: {summary['n_images']} of {summary['n_patients']} patients")
+    print(f"pooled Jaccard       {summary['jaccard']:.4f}")
+    print(f"pooled Dice          {summary['dice']:.4f}")
+    print(f"per-image Dice       {summary['dice_per_image_mean']:.4f} ± {summary['dice_per_image_sd']:.4f}")
+    print(f"steatosis % error    {summary['pct_abs_error']:.3f} (mean absolute, percentage points)")
+    print(f"vacuole count error  {summary['count_abs_error']:.2f} (mean absolute per image)")
+    print(f"R² vs physician      {r2} ({summary['r2_patients']} patients)")
+    if a.out:
+        print(f"tables and plots: {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def cmd_quantify(a) -> int:
+    from .quantify import quantify  # noqa: PLC0415
+
+    res = quantify(a.inputs, a.out, method=a.method, model=a.model, pixel_size_um=a.pixel_size,
+                   macro_cutoff=a.macro_cutoff, fibrosis=a.fibrosis, progress=_progress(0, "quantify"))
+    for p in res["per_patient"]:
+        extra = f", physician {p['physician_steatosis_pct']:g} %" if "physician_steatosis_pct" in p else ""
+        fib = f", fibrosis {p['fibrosis_pct']:.2f} %" if "fibrosis_pct" in p else ""
+        print(f"  {p['patient']:<10} steatosis {p['steatosis_pct']:6.2f} % of tissue (grade {p['steatosis_grade']})"
+              f"{fib}{extra}, {p['n_images']} images")
+    print(f"wrote per_image.csv, per_patient.csv, vacuoles.csv, masks and GeoJSON to {Path(a.out).resolve()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="steatosis",
@@ -302,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--patience", type=int, default=6, help="epochs without validation gain before stopping")
     s.add_argument("--init", help="fine-tune from this .keras model (e.g. the shipped default)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    s.add_argument("--note", default="", help="free text for the model card (what the data is, who trained it)")
     s.set_defaults(func=cmd_train_unet)
 
     s = sub.add_parser("train-classical", help="train the classical pipeline on point labels (or masks)",
@@ -325,6 +365,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threshold", type=float, help="U-Net decision threshold (default: the model card's)")
     s.add_argument("--tile", type=int, default=1036, help="U-Net input tile size (16k+12; default: %(default)s)")
     s.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("evaluate", help="score predicted masks against the dataset's masks and physician scores",
+                       description="Pooled Jaccard (the paper's), Dice, per-image Dice, steatosis-%% and vacuole-count "
+                                   "errors, and R² of per-patient %% against physician_steatosis_pct.")
+    s.add_argument("dataset", help="dataset folder with steatosis masks")
+    s.add_argument("--pred", required=True, help="folder with <stem>.steatosis.png predictions")
+    s.add_argument("--json", action="store_true", help="print one JSON object (jaccard, dice, pct_abs_error, "
+                                                       "count_abs_error, r2, n_images, n_patients, ...)")
+    s.add_argument("--out", help="also write per-image and per-patient CSVs and the plots here")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("quantify", help="per-image and per-patient steatosis (and fibrosis) report",
+                       description="Detect steatosis (U-Net or classical), split merged vacuoles, and write per_image.csv, "
+                                   "per_patient.csv (area-weighted, NAFLD grade), vacuoles.csv, masks and QuPath GeoJSON.")
+    s.add_argument("inputs", nargs="+", help="dataset folders, folders of images, or image files")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--method", choices=["unet", "classical"], default="unet", help="default: %(default)s")
+    s.add_argument("--model", help="model file (U-Net default: the shipped model; classical: required)")
+    s.add_argument("--pixel-size", type=float, help="µm per pixel (default: from TIFF metadata, else sizes in px)")
+    s.add_argument("--macro-cutoff", type=float,
+                   help="macrovesicular if the equivalent diameter is at least this (default 15 µm, or 30 px)")
+    s.add_argument("--fibrosis", choices=["none", "trichrome", "sirius-red"], default="none",
+                   help="also measure fibrosis with this preset (default: %(default)s)")
+    s.set_defaults(func=cmd_quantify)
     return p
 
 

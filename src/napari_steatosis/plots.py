@@ -37,3 +37,55 @@ def save_roc_png(result, path: str | Path) -> Path:
     with atomic_write(path) as tmp:
         fig.savefig(tmp, format="png")
     return path
+
+
+def _save(fig, path) -> Path:
+    from .data.atomic import atomic_write  # noqa: PLC0415
+
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return path
+
+
+def draw_patient_scatter(ax, patients: list[dict], r2) -> None:
+    """Predicted steatosis % per patient against the physician's score, with R²."""
+    ax.clear()
+    pts = [(p["physician_steatosis_pct"], p["steatosis_pct"], p["patient"]) for p in patients
+           if "physician_steatosis_pct" in p]
+    if pts:
+        x, y, names = zip(*pts)
+        ax.scatter(x, y, color="tab:orange", zorder=3)
+        for xi, yi, n in zip(x, y, names):
+            ax.annotate(n, (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        top = max(max(x), max(y), 5) * 1.1
+        ax.plot([0, top], [0, top], ls="--", color="grey", lw=0.8)
+        ax.set_xlim(0, top)
+        ax.set_ylim(0, top)
+    ax.set_xlabel("physician steatosis %")
+    ax.set_ylabel("measured steatosis % of tissue")
+    ax.set_title("per patient" + (f", R² = {r2:.3f}" if r2 is not None else ""), fontsize=9)
+
+
+def save_patient_scatter_png(patients, r2, path) -> Path:
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    fig = Figure(figsize=(4.5, 4.2), dpi=120)
+    draw_patient_scatter(fig.add_subplot(111), patients, r2)
+    return _save(fig, path)
+
+
+def save_image_error_png(per_image: list[dict], path) -> Path:
+    """Per-image error of the steatosis % (measured minus true)."""
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    fig = Figure(figsize=(max(4.5, 0.25 * len(per_image) + 1.5), 3.6), dpi=120)
+    ax = fig.add_subplot(111)
+    names = [Path(r["image"]).stem for r in per_image]
+    ax.bar(range(len(names)), [r["pct_error"] for r in per_image], color="tab:blue")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
+    ax.set_ylabel("steatosis % error (measured − true)")
+    ax.set_title("per-image error", fontsize=9)
+    return _save(fig, path)

@@ -170,3 +170,31 @@ def write_mask(path: str | os.PathLike, mask: np.ndarray, shape: tuple[int, int]
     if path.suffix.lower() not in MASK_SUFFIXES:
         raise DatasetError(f"{path}: masks must be .png or .tif, not {path.suffix!r}")
     _encode_and_write(path, np.where(mask != 0, 255, 0).astype(np.uint8))
+
+
+def tiff_pixel_size_um(path: str | os.PathLike) -> float | None:
+    """Pixel size in µm from a TIFF's resolution tags (or OME metadata), if it says."""
+    path = Path(path)
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        return None
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if tif.is_ome and tif.ome_metadata:
+                import re  # noqa: PLC0415
+
+                m = re.search(r'PhysicalSizeX="([0-9.eE+-]+)"', tif.ome_metadata)
+                unit = re.search(r'PhysicalSizeXUnit="([^"]+)"', tif.ome_metadata)
+                if m and (unit is None or unit.group(1) in ("µm", "um", "micron")):
+                    return float(m.group(1))
+            tags = tif.pages[0].tags
+            res, unit = tags.get("XResolution"), tags.get("ResolutionUnit")
+            if res is None or unit is None:
+                return None
+            num, den = res.value
+            per_unit = num / den if den else 0
+            if per_unit <= 0:
+                return None
+            unit_um = {2: 25400.0, 3: 10000.0}.get(int(unit.value))  # inch, centimetre
+            return unit_um / per_unit if unit_um else None
+    except Exception:  # noqa: BLE001 (metadata is optional)
+        return None

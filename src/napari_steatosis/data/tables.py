@@ -48,3 +48,11 @@ def write_table(path: str | os.PathLike, rows: Iterable[dict], fieldnames: Seque
     writer.writerows(rows)
     with atomic_write(path) as tmp:
         Path(tmp).write_text(buf.getvalue(), encoding="utf-8")
+
+
+def columns_of(rows: Iterable[dict]) -> list[str]:
+    """Every key of the rows, in first-seen order (for tables whose rows differ in keys)."""
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    return cols

@@ -44,6 +44,7 @@ class TrainConfig:
     init: str | None = None
     fg_fraction: float = 0.5
     val_tile: int = 1036
+    note: str = ""
 
 
 @dataclass
@@ -243,6 +244,8 @@ def train_unet(
                 rec["saved"] = str(out)
             else:
                 stale += 1
+                lr = lr * 0.5  # plateau: halve the learning rate, the best model stays on disk
+                model.optimizer.learning_rate.assign(lr)
             emit(rec)
             if stale >= cfg.patience:
                 break
@@ -267,6 +270,7 @@ def _card(dataset, train, val, cfg, lr, best, history, init_card) -> dict:
     import keras  # noqa: PLC0415
 
     return dict(
+        note=cfg.note,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         threshold=best["threshold"],
         val_jaccard=best["jaccard"],
