@@ -11,3 +11,7 @@ class DatasetError(SteatosisError):
 
 class ImageConversionWarning(UserWarning):
     """An image was converted on reading (grey, RGBA, 16-bit or float input)."""
+
+
+class Cancelled(Exception):
+    """The user cancelled a long job; whatever was saved before stays as it was."""
