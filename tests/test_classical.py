@@ -164,3 +164,48 @@ def test_every_classifier_kind_saves_and_loads_safely(kind, tmp_path):
     save_classifier(ClassicalModel(est, kind, CandidateParams()), tmp_path / "m.skops")
     back = load_classifier(tmp_path / "m.skops")
     np.testing.assert_allclose(back.predict_proba(X), est.predict_proba(X)[:, 1])
+
+
+def test_widget_trains_on_a_dataset_and_runs_on_the_image(make_napari_viewer, qtbot, small_dataset, monkeypatch):
+    from napari_steatosis.widgets import jobs
+    from napari_steatosis.widgets.classical_widget import RESULT_LAYER, ClassicalWidget
+
+    shown = []
+    monkeypatch.setattr(jobs, "notify_error", lambda exc: shown.append(jobs.user_message(exc)))
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-steatosis", "trichrome")
+    w = ClassicalWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.n_iter.setValue(2)
+    job = w.train_from_dataset(str(small_dataset.root))
+    assert not w.run_btn.isEnabled() and w.cancel_btn.isEnabled()
+    qtbot.waitUntil(lambda: job.finished, timeout=120000)
+    assert w.model is not None and "cross-validated F1" in w.summary.text() and not shown
+    assert w.run_btn.isEnabled() and not w.cancel_btn.isEnabled()
+    w.run()
+    layer = viewer.layers[RESULT_LAYER]
+    assert layer.data.shape == viewer.layers[0].data.shape[:2] and layer.data.max() > 10
+    assert "probability" in layer.features and len(layer.features) == layer.data.max() + 1
+    assert "% of tissue" in w.readout.text()
+
+
+def test_widget_cancel_and_image_training(make_napari_viewer, qtbot, small_dataset, monkeypatch):
+    from napari_steatosis.widgets import jobs
+    from napari_steatosis.widgets.classical_widget import ClassicalWidget
+
+    infos, errors = [], []
+    monkeypatch.setattr(jobs, "notify_info", infos.append)
+    monkeypatch.setattr(jobs, "notify_error", lambda exc: errors.append(jobs.user_message(exc)))
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-steatosis", "trichrome")
+    w = ClassicalWidget(viewer)
+    w.n_iter.setValue(500)
+    job = w.train_from_dataset(str(small_dataset.root))
+    w.cancel_btn.click()
+    qtbot.waitUntil(lambda: job.finished, timeout=120000)
+    assert w.train_ds_btn.isEnabled()  # usable again
+    assert w.model is not None or infos or errors  # cancelled: best so far kept, or told why not
+    w.n_iter.setValue(2)
+    job = w.train_from_image()
+    qtbot.waitUntil(lambda: job.finished, timeout=120000)
+    assert "one image: optimistic" in w.summary.text()

@@ -117,9 +117,14 @@ def search(X, y, groups, kind="gbt", n_iter=350, seed=0, progress: Callable[[int
         raise SteatosisError("training needs both positive and negative examples "
                              f"(got {int((y == 1).sum())} positive, {int((y == 0).sum())} negative regions)")
     n_groups = len(np.unique(groups))
-    if n_groups < 2:
-        raise SteatosisError("cross-validation needs labelled regions from at least 2 patients")
-    cv = GroupKFold(n_splits=min(5, n_groups))
+    if n_groups >= 2:
+        cv = GroupKFold(n_splits=min(5, n_groups))
+    else:  # one image or one patient: folds of regions (optimistic; the summary says so)
+        from sklearn.model_selection import StratifiedKFold  # noqa: PLC0415
+
+        if min((y == 0).sum(), (y == 1).sum()) < 3:
+            raise SteatosisError("need at least 3 positive and 3 negative labelled regions")
+        cv, groups = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed), None
     base, space = make_estimator(kind, seed)
     settings = list(ParameterSampler(space, n_iter=n_iter, random_state=seed))
     best = (-np.inf, None)

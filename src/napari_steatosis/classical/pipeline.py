@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import SteatosisError
+from ..errors import Cancelled, SteatosisError
 from ..preprocess import percent_of_tissue, tissue_mask
 from .candidates import CandidateParams, find_candidates, grow_back
 from .features import region_features
@@ -44,7 +44,7 @@ def dataset_examples(dataset, records=None, params=None, progress=None, cancelle
     Xs, ys, gs, used = [], [], [], 0
     for k, rec in enumerate(records):
         if cancelled is not None and cancelled():
-            raise KeyboardInterrupt
+            raise Cancelled("training cancelled while reading the images; no model was made")
         rgb = dataset.read_image(rec)
         pts = dataset.read_points(rec, rgb.shape[:2])
         mask = dataset.read_mask(rec, "steatosis", rgb.shape[:2]) if pts is None or not len(pts) else None
@@ -69,14 +69,30 @@ def train_classical(dataset, kind="gbt", n_iter=350, seed=0, params=None, progre
     params = params or CandidateParams()
     ex = dataset_examples(dataset, records, params, cancelled=cancelled,
                           progress=(lambda d, t: progress("features", d, t, None)) if progress else None)
+    return fit_examples(ex, kind, n_iter, seed, params, progress, cancelled, source=str(dataset.root))
+
+
+def train_on_image(rgb, points, kind="gbt", n_iter=50, seed=0, params=None, progress=None, cancelled=None):
+    """Train on one image's point labels (cross-validated by region: optimistic, says so)."""
+    params = params or CandidateParams()
+    X, y = image_examples(rgb, points, None, params)
+    if not len(y):
+        raise SteatosisError("no labelled candidate region: put steatosis and not-steatosis points on white regions")
+    ex = Examples(X, y, np.full(len(y), "image", dtype=object), 1)
+    return fit_examples(ex, kind, n_iter, seed, params, progress, cancelled, source="current image")
+
+
+def fit_examples(ex, kind, n_iter, seed, params, progress, cancelled, source) -> ClassicalModel:
     est, score, best = search(ex.X, ex.y, ex.groups, kind, n_iter, seed, cancelled=cancelled,
                               progress=(lambda d, t, s: progress("search", d, t, s)) if progress else None)
     model = ClassicalModel(est, kind, params)
     model.summary = dict(
         cv_f1=round(score, 4), cv="GroupKFold by patient", n_iter=n_iter, best_params={k: _plain(v) for k, v in best.items()},
         n_regions=int(len(ex.y)), n_positive=int((ex.y == 1).sum()), n_negative=int((ex.y == 0).sum()),
-        n_images=ex.n_images, n_patients=int(len(np.unique(ex.groups))), dataset=str(dataset.root),
+        n_images=ex.n_images, n_patients=int(len(np.unique(ex.groups))), dataset=source,
     )
+    if len(np.unique(ex.groups)) < 2:
+        model.summary["cv"] = "stratified 3-fold by region (one image: optimistic)"
     model.summary["importances"] = importances(model, ex.X, ex.y, seed)
     return model
 
