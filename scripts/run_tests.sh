@@ -20,4 +20,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[testing]'
-exec python3 -m pytest "$@"
+# TensorFlow and Qt 6 must not share a process: the tests that import TensorFlow run apart.
+python3 -m pytest -m "not tensorflow" "$@"
+python3 -m pytest -m tensorflow "$@"

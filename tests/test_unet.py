@@ -1,4 +1,9 @@
-"""The U-Net: exact architecture, patch sampler, training, tiled inference, safe saving, backends."""
+"""The U-Net: exact architecture, patch sampler, training, tiled inference, safe saving, backends.
+
+These tests import TensorFlow into the test process, which then must not open a napari
+viewer (TensorFlow and Qt 6 crash together): scripts/run_tests.sh runs them in a pytest
+process of their own (marker ``tensorflow``).
+"""
 
 import json
 import os
@@ -11,6 +16,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras")
+pytestmark = pytest.mark.tensorflow
 
 from napari_steatosis.data.synthetic import write_sample_dataset  # noqa: E402
 from napari_steatosis.errors import SteatosisError  # noqa: E402

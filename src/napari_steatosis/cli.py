@@ -267,8 +267,16 @@ def cmd_evaluate(a) -> int:
 def cmd_quantify(a) -> int:
     from .quantify import quantify  # noqa: PLC0415
 
+    if a.json_progress:
+        def progress(done, total):
+            print(json.dumps(dict(event="image", done=done, total=total)), flush=True)
+    else:
+        progress = _progress(0, "quantify")
     res = quantify(a.inputs, a.out, method=a.method, model=a.model, pixel_size_um=a.pixel_size,
-                   macro_cutoff=a.macro_cutoff, fibrosis=a.fibrosis, progress=_progress(0, "quantify"))
+                   macro_cutoff=a.macro_cutoff, fibrosis=a.fibrosis, progress=progress)
+    if a.json_progress:
+        print(json.dumps(dict(event="done", out=str(Path(a.out).resolve()))), flush=True)
+        return 0
     for p in res["per_patient"]:
         extra = f", physician {p['physician_steatosis_pct']:g} %" if "physician_steatosis_pct" in p else ""
         fib = f", fibrosis {p['fibrosis_pct']:.2f} %" if "fibrosis_pct" in p else ""
@@ -388,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="macrovesicular if the equivalent diameter is at least this (default 15 µm, or 30 px)")
     s.add_argument("--fibrosis", choices=["none", "trichrome", "sirius-red"], default="none",
                    help="also measure fibrosis with this preset (default: %(default)s)")
+    s.add_argument("--json-progress", action="store_true", help="report progress as JSON lines (for the napari dock)")
     s.set_defaults(func=cmd_quantify)
     return p
 

@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..errors import Cancelled
 from . import IN_MARGIN, valid_size_at_least
 from .patches import prepare_image
 
@@ -94,7 +95,7 @@ def predict_probability(
     out = np.zeros((h, w), np.float32)
     for k, (r, c) in enumerate(origins):
         if cancelled is not None and cancelled():
-            raise KeyboardInterrupt("prediction cancelled")
+            raise Cancelled("prediction cancelled")
         x = padded[r:r + th, c:c + tw][None].astype(np.float32)
         y = keras.ops.convert_to_numpy(model(x, training=False))[0, :, :, 0]
         rr, cc = min(kh, h - r), min(kw, w - c)

@@ -1,0 +1,58 @@
+"""Run U-Net prediction in a separate process and report progress as JSON lines.
+
+napari runs the network through this (``python -m napari_steatosis.unet.worker``): TensorFlow
+and Qt 6 in one process crash on some systems, and a process can be stopped at once.
+
+    python -m napari_steatosis.unet.worker --input IMAGE.npy --output PROB.npy [--model M.keras] [--tile N]
+
+stdout: {"event": "device", ...}, {"event": "tile", "done": k, "total": n}, {"event": "done", ...}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m napari_steatosis.unet.worker")
+    p.add_argument("--input", required=True, help="RGB uint8 image as .npy")
+    p.add_argument("--output", required=True, help="where to write the float32 probability map (.npy)")
+    p.add_argument("--model", help="model file (default: the shipped one)")
+    p.add_argument("--tile", type=int, default=1036)
+    a = p.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import numpy as np  # noqa: PLC0415
+
+    from ..data.atomic import atomic_write  # noqa: PLC0415
+    from ..errors import SteatosisError  # noqa: PLC0415
+    from . import default_model  # noqa: PLC0415
+    from .card import load_model  # noqa: PLC0415
+    from .predict import device_description, predict_probability  # noqa: PLC0415
+
+    def emit(**d):
+        print(json.dumps(d), flush=True)
+
+    try:
+        path = a.model or str(default_model.path())
+        model, card = load_model(path)
+        emit(event="device", device=device_description(), model=path, threshold=card.get("threshold", 0.5),
+             val_jaccard=card.get("val_jaccard"))
+        rgb = np.load(a.input, allow_pickle=False)
+        prob = predict_probability(model, rgb, a.tile, progress=lambda k, n: emit(event="tile", done=k, total=n))
+        with atomic_write(a.output) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, prob.astype(np.float32), allow_pickle=False)
+        emit(event="done", output=a.output)
+        return 0
+    except SteatosisError as exc:
+        emit(event="error", message=str(exc))
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
