@@ -12,8 +12,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_importing_the_plugin_and_its_widgets_does_not_import_tensorflow():
     code = (
-        "import sys, napari_steatosis, napari_steatosis.cli, napari_steatosis.fibrosis, "
-        "napari_steatosis.data.synthetic, napari_steatosis.widgets.fibrosis_widget, napari_steatosis.widgets.samples\n"
+        "import sys, napari_steatosis, napari_steatosis.cli, napari_steatosis.fibrosis, napari_steatosis.unet, "
+        "napari_steatosis.data.synthetic, napari_steatosis.classical.pipeline, napari_steatosis.quantify, "
+        "napari_steatosis.widgets.fibrosis_widget, napari_steatosis.widgets.samples, "
+        "napari_steatosis.widgets.annotation_widget, napari_steatosis.widgets.classical_widget, "
+        "napari_steatosis.widgets.unet_widget, napari_steatosis.widgets.report_widget\n"
         "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
@@ -25,7 +28,8 @@ def test_manifest_is_valid_and_registered():
     pm = npe2.PluginManager.instance()
     pm.discover()
     manifest = pm.get_manifest("napari-steatosis")
-    assert {w.display_name for w in manifest.contributions.widgets} >= {"Fibrosis"}
+    assert {w.display_name for w in manifest.contributions.widgets} == {
+        "Annotation", "Fibrosis", "Steatosis (classical)", "Steatosis (U-Net)", "Report"}
     assert {s.key for s in manifest.contributions.sample_data} == {"trichrome", "he"}
 
 
@@ -37,6 +41,8 @@ def test_wheel_carries_sample_data_and_manifest(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "napari_steatosis/napari.yaml" in names
     assert "napari_steatosis/sample_data/dataset.csv" in names
+    assert "napari_steatosis/unet/weights/steatosis_unet_default.keras" in names
+    assert "napari_steatosis/unet/weights/steatosis_unet_default.card.json" in names
     csv_rows = zipfile.ZipFile(wheel).read("napari_steatosis/sample_data/dataset.csv").decode().splitlines()[1:]
     for row in csv_rows:
         image = row.split(",")[0]

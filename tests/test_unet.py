@@ -5,6 +5,7 @@ viewer (TensorFlow and Qt 6 crash together): scripts/run_tests.sh runs them in a
 process of their own (marker ``tensorflow``).
 """
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -15,8 +16,23 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-keras = pytest.importorskip("keras")
-pytestmark = pytest.mark.tensorflow
+pytestmark = [pytest.mark.tensorflow,
+              pytest.mark.skipif(importlib.util.find_spec("keras") is None, reason="keras not installed")]
+
+
+class _LazyKeras:
+    """Imports Keras (and TensorFlow) only when a test runs, never at collection: a collected but
+    deselected module must not load TensorFlow into a process that opens napari viewers."""
+
+    def __getattr__(self, name):
+        if name.startswith("_") or name.startswith("pytest"):
+            raise AttributeError(name)  # pytest inspects module attributes while collecting
+        import keras as real
+
+        return getattr(real, name)
+
+
+keras = _LazyKeras()
 
 from napari_steatosis.data.synthetic import write_sample_dataset  # noqa: E402
 from napari_steatosis.errors import SteatosisError  # noqa: E402

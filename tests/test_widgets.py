@@ -89,3 +89,19 @@ def test_errors_become_notifications_and_leave_the_widget_usable(make_napari_vie
     assert w.tune_layer_btn.isEnabled() and w.tune_ds_btn.isEnabled()
     w.tune_from_folder(str(tmp_path))
     assert "dataset.csv" in shown[-1]
+
+
+def test_opening_every_dock_keeps_tensorflow_out(make_napari_viewer):
+    import sys
+
+    from napari_steatosis.widgets.annotation_widget import AnnotationWidget
+    from napari_steatosis.widgets.classical_widget import ClassicalWidget
+    from napari_steatosis.widgets.fibrosis_widget import FibrosisWidget
+    from napari_steatosis.widgets.report_widget import ReportWidget
+    from napari_steatosis.widgets.unet_widget import UNetWidget
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-steatosis", "trichrome")
+    for cls in (AnnotationWidget, FibrosisWidget, ClassicalWidget, UNetWidget, ReportWidget):
+        viewer.window.add_dock_widget(cls(viewer))
+    assert "tensorflow" not in sys.modules

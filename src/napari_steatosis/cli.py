@@ -44,7 +44,8 @@ def cmd_sample(a) -> int:
     from .data.synthetic import write_sample_dataset  # noqa: PLC0415
 
     ds = write_sample_dataset(a.out, a.patients, a.per_patient, a.seed, a.size, a.stain, a.image_format,
-                              progress=_progress(a.patients * a.per_patient, "generating"), splits=a.splits)
+                              progress=_progress(a.patients * a.per_patient, "generating"), splits=a.splits,
+                              zoom=a.zoom)
     print(f"wrote {len(ds)} images of {len(ds.patients)} patients to {Path(a.out).resolve()}")
     return 0
 
@@ -103,11 +104,17 @@ def cmd_demo(a) -> int:
             print("no display found: running the demo headless", file=sys.stderr)
         res = run_headless(a.out, progress=_progress(0, "demo"))
         t = res["tuning"]
-        print(f"fibrosis tuned on the sample labels: AUC {t.auc:.3f}, held-out Jaccard "
+        print(f"steatosis: {res['method']}")
+        print(f"fibrosis: thresholds ROC-tuned on the sample labels, AUC {t.auc:.3f}, held-out Jaccard "
               f"{'n/a' if t.heldout_jaccard is None else f'{t.heldout_jaccard:.3f}'}")
         for r in res["rows"]:
-            print(f"  {r['image']:<24} {r['patient']:<4} {r['stain']:<10} fibrosis {r['fibrosis_pct'] or '-'} %")
-        print(f"overlays (PNG), masks and demo_results.csv written to {Path(res['out']).resolve()}")
+            fib = f"{r['fibrosis_pct']:6.2f} %" if "fibrosis_pct" in r else "     -  "
+            print(f"  {r['image']:<20} {r['patient']:<4} {r['stain']:<10} steatosis {r['steatosis_pct']:6.2f} %  "
+                  f"fibrosis {fib}  {r['n_vacuoles']:4d} vacuoles")
+        for p in res["patients"]:
+            print(f"  patient {p['patient']}: steatosis {p['steatosis_pct']:.1f} % (grade {p['steatosis_grade']}), "
+                  f"physician {p.get('physician_steatosis_pct', '-')} %")
+        print(f"overlays (PNG), masks, demo_results.csv and demo_patients.csv written to {Path(res['out']).resolve()}")
         return 0
     import napari  # noqa: PLC0415
 
@@ -124,6 +131,16 @@ def _counts(text: str) -> tuple[int, int, int]:
     if len(vals) != 3 or min(vals) < 0:
         raise argparse.ArgumentTypeError(f"--splits must be three counts like 6,2,0, got {text!r}")
     return vals
+
+
+def _zoom(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--zoom must look like 0.7,1.8, got {text!r}") from None
+    if not 0.2 <= lo <= hi <= 5:
+        raise argparse.ArgumentTypeError(f"--zoom {text}: need 0.2 <= MIN <= MAX <= 5")
+    return lo, hi
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -314,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Masson's trichrome, H&E, or patients alternating (default: %(default)s)")
     s.add_argument("--image-format", choices=["png", "jpg", "tif"], default="png",
                    help="image file type (masks are always PNG; default: %(default)s)")
+    s.add_argument("--zoom", type=_zoom, default=(0.7, 1.8),
+                   help="MIN,MAX magnification per patient; 1 = hepatocytes of 24-32 px (default: 0.7,1.8)")
     s.add_argument("--splits", type=_counts, help="TRAIN,VAL,TEST patient counts written to the split column "
                                                   "(default: no column; tools then split 60/20/20 by seed)")
     s.set_defaults(func=cmd_sample)

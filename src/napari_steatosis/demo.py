@@ -7,10 +7,12 @@ import sys
 from pathlib import Path
 
 from .data.images import write_image, write_mask
-from .data.tables import write_table
-from .fibrosis import fibrosis_percent, preset, tune_from_dataset
+from .data.tables import columns_of, write_table
+from .fibrosis import fibrosis_mask, preset, tune_from_dataset
+from .measure import image_measurements, patient_summary
 from .overlay import draw_overlay
 from .plots import save_roc_png
+from .preprocess import tissue_mask
 from .sample import sample_dataset
 
 
@@ -21,41 +23,56 @@ def display_available() -> bool:
 
 
 def run_headless(out: str | Path, progress=None) -> dict:
-    """Tune fibrosis on the sample labels, measure every sample image, write overlays and numbers."""
+    """Steatosis (shipped U-Net) and fibrosis (ROC-tuned on the sample labels) on every sample image;
+    overlays, masks and per-image and per-patient numbers written to ``out``."""
+    from .quantify import steatosis_detector  # noqa: PLC0415
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ds = sample_dataset()
     tuning = tune_from_dataset(ds, preset("trichrome"))
     save_roc_png(tuning, out / "fibrosis_roc.png")
+    detect, method = steatosis_detector("unet")
     rows = []
     records = list(ds.records)
     for k, rec in enumerate(records):
         rgb = ds.read_image(rec)
         stain = rec.extra.get("stain", "trichrome")
-        masks = {}
-        fib_pct = ""
-        if stain == "trichrome":
-            fib, pct, tissue = fibrosis_percent(rgb, tuning.thresholds)
-            masks["fibrosis"] = fib
-            fib_pct = f"{pct:.3f}"
-            write_mask(out / f"{rec.stem}.fibrosis.png", fib)
+        tissue = tissue_mask(rgb)
+        fat = detect(rgb) & tissue
+        fib = fibrosis_mask(rgb, tuning.thresholds, tissue) if stain == "trichrome" else None
+        numbers, _ = image_measurements(fat, tissue, fib)
+        masks = {"steatosis": fat, **({"fibrosis": fib} if fib is not None else {})}
+        for kind, m in masks.items():
+            write_mask(out / f"{rec.stem}.{kind}.png", m)
         write_image(out / f"{rec.stem}.overlay.png", draw_overlay(rgb, masks))
-        rows.append(dict(image=rec.image, patient=rec.patient, stain=stain, fibrosis_pct=fib_pct))
+        rows.append(dict(image=rec.image, patient=rec.patient, stain=stain, **numbers))
         if progress:
             progress(k + 1, len(records))
-    write_table(out / "demo_results.csv", rows, list(rows[0]))
-    return dict(out=out, tuning=tuning, rows=rows)
+    patients = patient_summary(rows, ds.physician_pct("steatosis"))
+    write_table(out / "demo_results.csv", rows, columns_of(rows))
+    write_table(out / "demo_patients.csv", patients, columns_of(patients))
+    return dict(out=out, tuning=tuning, rows=rows, patients=patients, method=method)
 
 
-def open_viewer(show: bool = True):
-    """A napari viewer with a sample image, its labels and the plugin's widgets docked."""
+def open_viewer(show: bool = True, run_unet: bool = True):
+    """A napari viewer with a sample image, its labels and the plugin's docks, detections overlaid."""
     import napari  # noqa: PLC0415
 
     from .widgets.fibrosis_widget import FibrosisWidget  # noqa: PLC0415
+    from .widgets.unet_widget import UNetWidget  # noqa: PLC0415
 
     viewer = napari.Viewer(show=show, title="napari-steatosis demo")
     viewer.open_sample("napari-steatosis", "trichrome")
-    widget = FibrosisWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="Fibrosis", area="right")
-    widget.update_overlay()
-    return viewer, widget
+    for name in ("steatosis points", "not steatosis points", "steatosis mask"):
+        if name in viewer.layers:
+            viewer.layers[name].visible = False
+    fibrosis = FibrosisWidget(viewer)
+    unet = UNetWidget(viewer)
+    viewer.window.add_dock_widget(unet, name="Steatosis (U-Net)", area="right")
+    viewer.window.add_dock_widget(fibrosis, name="Fibrosis", area="right", tabify=True)
+    fibrosis.update_overlay()
+    if run_unet:
+        viewer.layers.selection.active = viewer.layers[0]
+        unet.run()
+    return viewer, fibrosis, unet

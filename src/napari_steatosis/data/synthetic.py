@@ -321,9 +321,9 @@ def generate_image(
     haze_layer = np.zeros((h, w), np.float32)
     for (x, y, a, b, ang) in circles:
         cv2.ellipse(vac, (int(round(x)), int(round(y))), (int(round(a)), int(round(b))), ang, 0, 360, 1, -1)
-        if rng.random() < 0.25:  # out of focus: a pink haze over the vacuole
+        if rng.random() < 0.4:  # out of focus or lipid-stained: a pink haze over the vacuole
             cv2.ellipse(haze_layer, (int(round(x)), int(round(y))), (int(a), int(b)), ang, 0, 360,
-                        float(rng.uniform(0.15, 0.45)), -1)
+                        float(rng.uniform(0.1, 0.5)), -1)
     vac_b = vac.astype(bool) & ~glass
     rim = (cv2.dilate(vac, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))) > 0) & ~vac_b
 
@@ -389,6 +389,35 @@ def _bbox(mask: np.ndarray):
     return slice(r0, r1), slice(c0, c1)
 
 
+def zoomed(img: SyntheticImage, zoom: float, shape: tuple[int, int]) -> SyntheticImage:
+    """The image resampled by ``zoom`` (> 1: higher magnification) to exactly ``shape``."""
+    if zoom == 1.0 and img.rgb.shape[:2] == tuple(shape):
+        return img
+    h, w = shape
+    interp = cv2.INTER_AREA if zoom < 1 else cv2.INTER_CUBIC
+    rgb = cv2.resize(img.rgb, (w, h), interpolation=interp)
+
+    def m(x):  # the share of each new pixel that was foreground, at least half: as the pixels mix
+        return cv2.resize(x.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA if zoom < 1
+                          else cv2.INTER_LINEAR) >= 0.5
+
+    sy, sx = h / img.rgb.shape[0], w / img.rgb.shape[1]
+    steatosis = m(img.steatosis)
+
+    def pts(p):
+        p = (np.asarray(p) + 0.5) * [sy, sx] - 0.5
+        p = np.clip(p, 0, [h - 1, w - 1])
+        return p
+
+    pos, neg = pts(img.points.positive), pts(img.points.negative)
+    keep_pos = steatosis[np.round(pos[:, 0]).astype(int), np.round(pos[:, 1]).astype(int)] if len(pos) else []
+    keep_neg = ~steatosis[np.round(neg[:, 0]).astype(int), np.round(neg[:, 1]).astype(int)] if len(neg) else []
+    info = dict(img.info, zoom=zoom)
+    return SyntheticImage(rgb, steatosis, m(img.fibrosis), m(img.tissue),
+                          PointLabels(pos[keep_pos] if len(pos) else pos, neg[keep_neg] if len(neg) else neg),
+                          img.stain, info)
+
+
 def physician_estimate(true_pct: float, rng: np.random.Generator) -> float:
     """A pathologist's visual estimate: a little high, noisy, rounded to 5 % above 10 %."""
     est = true_pct * rng.normal(1.1, 0.08) + rng.normal(0, 1.5)
@@ -406,12 +435,15 @@ def write_sample_dataset(
     image_format: str = "png",
     progress: Callable[[int, int], None] | None = None,
     splits: tuple[int, int, int] | None = None,
+    zoom: tuple[float, float] = (0.7, 1.8),
 ) -> Dataset:
     """Write a dataset folder (DATASET.md) of generated images with all their labels.
 
     ``stain`` is ``trichrome``, ``he`` or ``mixed`` (patients alternate). Patient severities
     span grade 0 to grade 3, so per-patient numbers are worth correlating. ``splits`` =
     (train, val, test) patient counts fills the ``split`` column (in a shuffled patient order).
+    ``zoom`` is the range of magnifications (per patient, log-uniform): 1 paints hepatocytes of
+    24-32 px, 2 of twice that, as a higher objective or scanner resolution would.
     """
     out = Path(out)
     if stain not in STAINS + ("mixed",):
@@ -438,10 +470,14 @@ def write_sample_dataset(
         pal = _palette(p_stain, rng)
         fib_level = float(rng.uniform(0.0, 0.15))
         cell = float(rng.uniform(24, 32))
+        if zoom[0] <= 0 or zoom[1] < zoom[0]:
+            raise SteatosisError(f"zoom range {zoom} must be positive and increasing")
+        z = float(np.exp(rng.uniform(np.log(zoom[0]), np.log(zoom[1]))))
+        base = (max(64, round(size[0] / z)), max(64, round(size[1] / z)))
         fat_px = tissue_px = 0
         for i in range(per_patient):
             level = float(np.clip(levels[p] * rng.lognormal(0, 0.2), 0, 0.6))
-            img = generate_image(rng, size, p_stain, level, fib_level, pal, cell)
+            img = zoomed(generate_image(rng, base, p_stain, level, fib_level, pal, cell), z, size)
             stem = f"{pid}_{i + 1:02d}"
             write_image(out / "images" / f"{stem}.{image_format}", img.rgb)
             write_mask(out / "labels" / f"{stem}.steatosis.png", img.steatosis)
@@ -451,7 +487,7 @@ def write_sample_dataset(
             fat_px += int((img.steatosis & img.tissue).sum())
             tissue_px += int(img.tissue.sum())
             rows.append(dict(image=f"images/{stem}.{image_format}", patient=pid, stain=p_stain,
-                             true_steatosis_pct=f"{img.steatosis_pct:.3f}"))
+                             true_steatosis_pct=f"{img.steatosis_pct:.3f}", zoom=f"{z:.3f}"))
             done += 1
             if progress:
                 progress(done, total)
@@ -459,7 +495,7 @@ def write_sample_dataset(
         est = physician_estimate(true_pct, rng)
         for r in rows[-per_patient:]:
             r["physician_steatosis_pct"] = f"{est:g}"
-    cols = ["image", "patient", "split", "physician_steatosis_pct", "stain", "true_steatosis_pct"]
+    cols = ["image", "patient", "split", "physician_steatosis_pct", "stain", "true_steatosis_pct", "zoom"]
     split_of = {}
     if splits is not None:
         order = np.random.default_rng(seed + 1).permutation(patients)

@@ -16,7 +16,7 @@ UP = (20, 20, 20, 10)
 SKIP_CROP = (56, 24, 8, 0)  # for the shortcuts of down blocks 1..4
 
 
-def build_unet(bn_momentum: float = 0.9, dropout: float = 0.5, name: str = "steatosis_unet"):
+def build_unet(bn_momentum: float = 0.9, dropout: float = 0.5, name: str = "steatosis_unet", input_size=None):
     """The network. ``bn_momentum`` 0.9, not Keras' 0.99: the moving statistics must settle in a
     short CPU training run, or inference mode predicts nothing (see DESIGN.md, Pitfalls)."""
     import keras  # noqa: PLC0415
@@ -27,7 +27,7 @@ def build_unet(bn_momentum: float = 0.9, dropout: float = 0.5, name: str = "stea
         x = layers.BatchNormalization(momentum=bn_momentum, name=f"{tag}_bn")(x)
         return layers.ReLU(name=f"{tag}_relu")(x)
 
-    inputs = keras.Input(shape=(None, None, 3), name="rgb")
+    inputs = keras.Input(shape=(input_size, input_size, 3), name="rgb")
     x = layers.Rescaling(1.0 / 255.0, name="scale")(inputs)
     x = layers.BatchNormalization(momentum=bn_momentum, name="input_bn")(x)
     skips = []
@@ -55,6 +55,21 @@ def build_unet(bn_momentum: float = 0.9, dropout: float = 0.5, name: str = "stea
 
 def output_size(n: int) -> int:
     return n - 2 * 60
+
+
+def conv_flops(n: int) -> float:
+    """Multiply-adds x 2 of every convolution for one n x n input (forward pass)."""
+    model = build_unet(input_size=n)
+    total = 0.0
+    import keras  # noqa: PLC0415
+
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, h, w, cout = layer.output.shape
+            k = layer.kernel_size[0] * layer.kernel_size[1]
+            cin = layer.input.shape[-1]
+            total += 2.0 * k * cin * cout * h * w
+    return total
 
 
 __all__ = ["build_unet", "output_size", "PATCH"]

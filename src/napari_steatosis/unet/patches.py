@@ -21,15 +21,16 @@ def prepare_image(rgb: np.ndarray) -> np.ndarray:
 
 
 def rotated_patch(image: np.ndarray, mask: np.ndarray, centre_rc, angle_deg: float, flip: bool,
-                  size: int = PATCH, margin: int = IN_MARGIN):
+                  size: int = PATCH, margin: int = IN_MARGIN, scale: float = 1.0):
     """The ``size`` patch around ``centre_rc`` rotated by ``angle_deg`` (and mirrored if ``flip``),
-    and the matching ``size - 2 * margin`` centre of the mask."""
+    and the matching ``size - 2 * margin`` centre of the mask. ``scale`` > 1 zooms out (the patch
+    covers ``scale`` times more tissue), < 1 zooms in: magnifications differ between scanners."""
     a = np.deg2rad(angle_deg)
     c, s = np.cos(a), np.sin(a)
     fx = -1.0 if flip else 1.0
     half = (size - 1) / 2.0
     # destination (u, v) -> source (x, y): rotate the mirrored, centred coordinates, then shift
-    m = np.array([[c * fx, -s, 0.0], [s * fx, c, 0.0]])
+    m = np.array([[c * fx, -s, 0.0], [s * fx, c, 0.0]]) * scale
     m[:, 2] = [centre_rc[1], centre_rc[0]] - m[:, :2] @ [half, half]
     flags = cv2.WARP_INVERSE_MAP
     img = cv2.warpAffine(image, m, (size, size), flags=flags | cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
@@ -49,7 +50,8 @@ def jitter_colour(patch: np.ndarray, rng: np.random.Generator, hue=8, sat=(0.7, 
 class PatchSampler:
     """Draws augmented patches from prepared images and their masks."""
 
-    def __init__(self, images, masks, fg_fraction: float = 0.5, colour_jitter: bool = True):
+    def __init__(self, images, masks, fg_fraction: float = 0.5, colour_jitter: bool = True,
+                 scale_range: tuple[float, float] = (0.7, 1.5)):
         if not images:
             raise ValueError("no training images")
         self.images = [np.ascontiguousarray(i) for i in images]
@@ -57,6 +59,7 @@ class PatchSampler:
         self.fg = [np.argwhere(m > 0) for m in self.masks]
         self.fg_fraction = fg_fraction
         self.colour_jitter = colour_jitter
+        self.log_scale = np.log(scale_range)
 
     def sample(self, rng: np.random.Generator, index: int | None = None):
         k = int(rng.integers(len(self.images))) if index is None else index
@@ -65,7 +68,8 @@ class PatchSampler:
             centre = fg[rng.integers(len(fg))] + rng.normal(0, 20, 2)
         else:
             centre = (rng.uniform(0, img.shape[0]), rng.uniform(0, img.shape[1]))
-        patch, out = rotated_patch(img, msk, centre, rng.uniform(0, 360), bool(rng.random() < 0.5))
+        scale = float(np.exp(rng.uniform(*self.log_scale)))
+        patch, out = rotated_patch(img, msk, centre, rng.uniform(0, 360), bool(rng.random() < 0.5), scale=scale)
         if self.colour_jitter:
             patch = jitter_colour(patch, rng)
         return patch, out

@@ -200,6 +200,7 @@ def train_unet(
         previous_handler = None
 
     best = dict(jaccard=-1.0, threshold=0.5, epoch=0)
+    chosen_lr = lr = cfg.lr_grid[0]
     history = []
     cancelled = False
     try:
@@ -208,7 +209,7 @@ def train_unet(
                   batch_size=cfg.batch_size, backend=keras.backend.backend()))
         # --- learning rate from a small grid, short runs scored on the validation split ---
         lrs = list(cfg.lr_grid)
-        lr = lrs[0]
+        lr = chosen_lr = lrs[0]
         if len(lrs) > 1:
             scores = []
             for cand in lrs:
@@ -221,6 +222,7 @@ def train_unet(
                 emit(dict(event="lr_grid", lr=cand, val_jaccard=round(jac, 4), val_loss=round(vloss, 4),
                           seconds=round(time.time() - started, 1)))
             lr = lrs[int(np.argmax(scores))]
+        chosen_lr = lr
         keras.utils.set_random_seed(cfg.seed)
         model = fresh_model(lr)
         data = Batches(sampler, cfg.batch_size, steps, cfg.seed)
@@ -239,7 +241,7 @@ def train_unet(
             if jac > best["jaccard"]:
                 best = dict(jaccard=jac, threshold=thr, epoch=epoch)
                 stale = 0
-                card = _card(dataset, train, val, cfg, lr, best, history, init_card)
+                card = _card(dataset, train, val, cfg, (chosen_lr, lr), best, history, init_card)
                 save_model(model, out, card)
                 rec["saved"] = str(out)
             else:
@@ -263,10 +265,10 @@ def train_unet(
     emit(dict(event="done", model=str(out), best_epoch=best["epoch"], val_jaccard=round(best["jaccard"], 4),
               threshold=round(best["threshold"], 3), minutes=round((time.time() - started) / 60, 2),
               cancelled=cancelled))
-    return _card(dataset, train, val, cfg, lr, best, history, init_card)
+    return _card(dataset, train, val, cfg, (chosen_lr, lr), best, history, init_card)
 
 
-def _card(dataset, train, val, cfg, lr, best, history, init_card) -> dict:
+def _card(dataset, train, val, cfg, lrs, best, history, init_card) -> dict:
     import keras  # noqa: PLC0415
 
     return dict(
@@ -276,7 +278,9 @@ def _card(dataset, train, val, cfg, lr, best, history, init_card) -> dict:
         val_jaccard=best["jaccard"],
         best_epoch=best["epoch"],
         epochs_run=len(history),
-        learning_rate=lr,
+        learning_rate=lrs[0],
+        learning_rate_at_best=lrs[1],
+        lr_grid=list(cfg.lr_grid),
         loss="binary cross-entropy + soft Dice",
         training_data=dict(
             dataset=str(Path(dataset.root).resolve()), train_images=len(train.images),
