@@ -216,3 +216,14 @@ def test_same_model_file_predicts_the_same_on_jax(model, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().startswith("jax on")
     np.testing.assert_allclose(np.load(tmp_path / "jax.npy"), ref, atol=1e-4)
+
+
+def test_scale_runs_the_network_at_another_magnification(model):
+    rgb = np.random.default_rng(3).integers(0, 256, (200, 260, 3), dtype=np.uint8)
+    half = predict_probability(model, rgb, scale=0.5)
+    assert half.shape == (200, 260) and half.dtype == np.float32
+    small = cv2.resize(rgb, (130, 100), interpolation=cv2.INTER_AREA)
+    direct = cv2.resize(predict_probability(model, small), (260, 200), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(half, direct, atol=1e-5)
+    with pytest.raises(SteatosisError, match="scale"):
+        predict_probability(model, rgb, scale=0)

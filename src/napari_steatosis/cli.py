@@ -235,7 +235,7 @@ def cmd_predict(a) -> int:
         bar = _progress(len(sources), "predict")
         for k, src in enumerate(sources):
             rgb = read_image(src.path)
-            prob = predict_probability(model, rgb, a.tile)
+            prob = predict_probability(model, rgb, a.tile, scale=a.scale)
             write_mask(out / f"{src.stem}.steatosis.png", prob >= threshold)
             with atomic_write(out / f"{src.stem}.probability.tif") as tmp:
                 tifffile.imwrite(tmp, prob.astype(np.float32), compression="zlib")
@@ -290,7 +290,7 @@ def cmd_quantify(a) -> int:
     else:
         progress = _progress(0, "quantify")
     res = quantify(a.inputs, a.out, method=a.method, model=a.model, pixel_size_um=a.pixel_size,
-                   macro_cutoff=a.macro_cutoff, fibrosis=a.fibrosis, progress=progress)
+                   macro_cutoff=a.macro_cutoff, fibrosis=a.fibrosis, progress=progress, scale=a.scale)
     if a.json_progress:
         print(json.dumps(dict(event="done", out=str(Path(a.out).resolve()))), flush=True)
         return 0
@@ -331,8 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Masson's trichrome, H&E, or patients alternating (default: %(default)s)")
     s.add_argument("--image-format", choices=["png", "jpg", "tif"], default="png",
                    help="image file type (masks are always PNG; default: %(default)s)")
-    s.add_argument("--zoom", type=_zoom, default=(0.7, 1.8),
-                   help="MIN,MAX magnification per patient; 1 = hepatocytes of 24-32 px (default: 0.7,1.8)")
+    s.add_argument("--zoom", type=_zoom, default=(0.8, 1.25),
+                   help="MIN,MAX magnification per patient; 1 = hepatocytes of 24-32 px (default: 0.8,1.25)")
     s.add_argument("--splits", type=_counts, help="TRAIN,VAL,TEST patient counts written to the split column "
                                                   "(default: no column; tools then split 60/20/20 by seed)")
     s.set_defaults(func=cmd_sample)
@@ -391,6 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="model file (U-Net: .keras, default: the shipped model; classical: required)")
     s.add_argument("--threshold", type=float, help="U-Net decision threshold (default: the model card's)")
     s.add_argument("--tile", type=int, default=1036, help="U-Net input tile size (16k+12; default: %(default)s)")
+    s.add_argument("--scale", type=float, default=1.0,
+                   help="resize images by this factor before the U-Net (e.g. 0.5 for a 2x higher magnification "
+                        "than the model was trained at: hepatocytes of ~25-30 px); default: 1")
     s.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("evaluate", help="score predicted masks against the dataset's masks and physician scores",
@@ -415,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="macrovesicular if the equivalent diameter is at least this (default 15 µm, or 30 px)")
     s.add_argument("--fibrosis", choices=["none", "trichrome", "sirius-red"], default="none",
                    help="also measure fibrosis with this preset (default: %(default)s)")
+    s.add_argument("--scale", type=float, default=1.0, help="U-Net: resize images by this factor first (see predict)")
     s.add_argument("--json-progress", action="store_true", help="report progress as JSON lines (for the napari dock)")
     s.set_defaults(func=cmd_quantify)
     return p

@@ -14,7 +14,7 @@ from .measure import image_measurements, patient_summary, split_vacuoles, vacuol
 from .preprocess import tissue_mask
 
 
-def steatosis_detector(method: str, model: str | None = None) -> tuple[Callable, str]:
+def steatosis_detector(method: str, model: str | None = None, scale: float = 1.0) -> tuple[Callable, str]:
     """``(rgb -> bool mask, description)`` for the U-Net or the classical pipeline."""
     if method == "unet":
         import os  # noqa: PLC0415
@@ -26,7 +26,8 @@ def steatosis_detector(method: str, model: str | None = None) -> tuple[Callable,
 
         net, card = load_model(model or default_model.path())
         t = float(card.get("threshold", 0.5))
-        return (lambda rgb: predict_probability(net, rgb) >= t), f"U-Net ({device_description()}, threshold {t:.3f})"
+        return ((lambda rgb: predict_probability(net, rgb, scale=scale) >= t),
+                f"U-Net ({device_description()}, threshold {t:.3f}{f', scale {scale:g}' if scale != 1 else ''})")
     if method == "classical":
         from .classical.model import load_classifier  # noqa: PLC0415
         from .classical.pipeline import predict_steatosis  # noqa: PLC0415
@@ -39,11 +40,11 @@ def steatosis_detector(method: str, model: str | None = None) -> tuple[Callable,
 
 
 def quantify(inputs, out, method="unet", model=None, pixel_size_um=None, macro_cutoff=None, fibrosis="none",
-             progress=None) -> dict:
+             progress=None, scale: float = 1.0) -> dict:
     sources = collect_images(inputs)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    detect, description = steatosis_detector(method, model)
+    detect, description = steatosis_detector(method, model, scale)
     fib_t = None
     if fibrosis != "none":
         from .fibrosis import preset  # noqa: PLC0415

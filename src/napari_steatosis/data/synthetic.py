@@ -435,7 +435,7 @@ def write_sample_dataset(
     image_format: str = "png",
     progress: Callable[[int, int], None] | None = None,
     splits: tuple[int, int, int] | None = None,
-    zoom: tuple[float, float] = (0.7, 1.8),
+    zoom: tuple[float, float] = (0.8, 1.25),
 ) -> Dataset:
     """Write a dataset folder (DATASET.md) of generated images with all their labels.
 

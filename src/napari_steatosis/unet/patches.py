@@ -51,7 +51,7 @@ class PatchSampler:
     """Draws augmented patches from prepared images and their masks."""
 
     def __init__(self, images, masks, fg_fraction: float = 0.5, colour_jitter: bool = True,
-                 scale_range: tuple[float, float] = (0.7, 1.5)):
+                 scale_range: tuple[float, float] = (0.8, 1.25)):
         if not images:
             raise ValueError("no training images")
         self.images = [np.ascontiguousarray(i) for i in images]

@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import Cancelled
+from ..errors import Cancelled, SteatosisError
 from . import IN_MARGIN, valid_size_at_least
 from .patches import prepare_image
 
@@ -74,6 +74,7 @@ def predict_probability(
     cancelled: Callable[[], bool] | None = None,
     prepared: bool = False,
     context: int = CONTEXT,
+    scale: float = 1.0,
 ) -> np.ndarray:
     """Steatosis probability (float32, H x W) of an RGB uint8 image, in inference mode.
 
@@ -85,6 +86,16 @@ def predict_probability(
     """
     import keras  # noqa: PLC0415
 
+    if not 0.05 <= scale <= 4:
+        raise SteatosisError(f"scale must be within 0.05..4, got {scale}")
+    if scale != 1.0:  # run at the model's magnification, answer at the image's
+        import cv2  # noqa: PLC0415
+
+        H, W = rgb.shape[:2]
+        small = cv2.resize(rgb, (max(1, round(W * scale)), max(1, round(H * scale))),
+                           interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+        p = predict_probability(model, small, tile, progress, cancelled, prepared, context)
+        return cv2.resize(p, (W, H), interpolation=cv2.INTER_LINEAR)
     img = rgb if prepared else prepare_image(rgb)
     h, w = img.shape[:2]
     (th, tw), (kh, kw), origins = tile_plan((h, w), tile, context)

@@ -22,6 +22,7 @@ def main(argv=None) -> int:
     p.add_argument("--output", required=True, help="where to write the float32 probability map (.npy)")
     p.add_argument("--model", help="model file (default: the shipped one)")
     p.add_argument("--tile", type=int, default=1036)
+    p.add_argument("--scale", type=float, default=1.0, help="resize by this factor before the network")
     a = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import numpy as np  # noqa: PLC0415
@@ -41,7 +42,8 @@ def main(argv=None) -> int:
         emit(event="device", device=device_description(), model=path, threshold=card.get("threshold", 0.5),
              val_jaccard=card.get("val_jaccard"))
         rgb = np.load(a.input, allow_pickle=False)
-        prob = predict_probability(model, rgb, a.tile, progress=lambda k, n: emit(event="tile", done=k, total=n))
+        prob = predict_probability(model, rgb, a.tile, progress=lambda k, n: emit(event="tile", done=k, total=n),
+                                   scale=a.scale)
         with atomic_write(a.output) as tmp:
             with open(tmp, "wb") as fh:
                 np.save(fh, prob.astype(np.float32), allow_pickle=False)

@@ -93,6 +93,12 @@ class UNetWidget(QWidget):
         self.readout = QLabel("")
         self.readout.setStyleSheet("font-weight: bold")
         self.device_label = QLabel("")
+        self.scale = QDoubleSpinBox()
+        self.scale.setRange(0.05, 4.0)
+        self.scale.setSingleStep(0.1)
+        self.scale.setValue(1.0)
+        self.scale.setToolTip("resize the image by this factor before the network: below 1 for images at a higher "
+                              "magnification than the model's (hepatocytes much larger than ~25-30 px)")
         lay = QVBoxLayout(run_box)
         lay.addWidget(self.model_label)
         row = QHBoxLayout()
@@ -100,6 +106,8 @@ class UNetWidget(QWidget):
         row.addWidget(self.default_btn)
         lay.addLayout(row)
         row = QHBoxLayout()
+        row.addWidget(QLabel("scale"))
+        row.addWidget(self.scale)
         row.addWidget(self.run_btn)
         row.addWidget(self.cancel_run_btn)
         lay.addLayout(row)
@@ -226,7 +234,8 @@ class UNetWidget(QWidget):
         src, out = Path(self._tmp.name) / "image.npy", Path(self._tmp.name) / "prob.npy"
         np.save(src, rgb, allow_pickle=False)
         self._run_tissue = tissue_mask(rgb)
-        args = ["-m", "napari_steatosis.unet.worker", "--input", str(src), "--output", str(out)]
+        args = ["-m", "napari_steatosis.unet.worker", "--input", str(src), "--output", str(out),
+                "--scale", f"{self.scale.value():g}"]
         if self.model_path:
             args += ["--model", self.model_path]
         proc = QProcess(self)
