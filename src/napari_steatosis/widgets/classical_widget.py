@@ -21,7 +21,7 @@ from ..classical.pipeline import predict_steatosis, train_classical, train_on_im
 from ..data.dataset import Dataset, PointLabels
 from ..errors import SteatosisError
 from .jobs import Job, guarded
-from .layers import NOT_STEATOSIS_POINTS, STEATOSIS_POINTS
+from .layers import NOT_STEATOSIS_POINTS, STEATOSIS_POINTS, current_rgb_layer
 
 RESULT_LAYER = "steatosis (classical)"
 
@@ -94,14 +94,7 @@ class ClassicalWidget(QWidget):
         return [self.train_ds_btn, self.train_img_btn, self.run_btn, self.load_btn, self.save_btn]
 
     def _image(self):
-        from napari.layers import Image  # noqa: PLC0415
-
-        layer = self.viewer.layers.selection.active
-        if not (isinstance(layer, Image) and layer.rgb):
-            layer = next((l for l in self.viewer.layers if isinstance(l, Image) and l.rgb), None)
-        if layer is None:
-            raise SteatosisError("open an RGB image first")
-        return layer
+        return current_rgb_layer(self.viewer)
 
     @guarded
     def train_from_dataset(self, folder: str | None = None):

@@ -49,3 +49,17 @@ def record_layer_data(dataset, record) -> list[tuple]:
         layers.append((points.positive, points_kwargs(True), "points"))
         layers.append((points.negative, points_kwargs(False), "points"))
     return layers
+
+
+def current_rgb_layer(viewer):
+    """The selected RGB image layer, else the first one; an error naming what to do when none."""
+    from napari.layers import Image  # noqa: PLC0415
+
+    from ..errors import SteatosisError  # noqa: PLC0415
+
+    layer = viewer.layers.selection.active
+    if not (isinstance(layer, Image) and layer.rgb):
+        layer = next((l for l in viewer.layers if isinstance(l, Image) and l.rgb), None)
+    if layer is None:
+        raise SteatosisError("open an RGB image first")
+    return layer

@@ -41,6 +41,7 @@ from qtpy.QtWidgets import (
 from ..errors import SteatosisError
 from ..preprocess import percent_of_tissue, tissue_mask
 from .jobs import guarded, notify_error, notify_info
+from .layers import current_rgb_layer
 
 PROB_LAYER = "steatosis probability (U-Net)"
 MASK_LAYER = "steatosis (U-Net)"
@@ -211,14 +212,7 @@ class UNetWidget(QWidget):
         self.set_model_path(path)
 
     def _image(self):
-        from napari.layers import Image  # noqa: PLC0415
-
-        layer = self.viewer.layers.selection.active
-        if not (isinstance(layer, Image) and layer.rgb):
-            layer = next((l for l in self.viewer.layers if isinstance(l, Image) and l.rgb), None)
-        if layer is None:
-            raise SteatosisError("open an RGB image first")
-        return layer
+        return current_rgb_layer(self.viewer)
 
     @guarded
     def run(self):
