@@ -16,6 +16,7 @@ def rng():
     return np.random.default_rng(0)
 
 
+@pytest.hookimpl(trylast=True)  # after `-m` has deselected what it deselects
 def pytest_collection_modifyitems(config, items):
     """TensorFlow and Qt 6 crash in one process: when a run holds both kinds of test, the
     TensorFlow ones are skipped here and run by scripts/run_tests.sh in a process of their own."""
