@@ -42,10 +42,11 @@ def main() -> int:
     viewer.window._qt_window.resize(1500, 900)
     while unet.run_process is not None:
         settle(app, 0.2)
+    unet.parent().raise_()  # the U-Net tab in front
     settle(app, 1.5)
     shot(viewer, "demo.png")
     # 2. fibrosis tuned by ROC
-    fibrosis.parent().raise_() if fibrosis.parent() else None
+    fibrosis.parent().raise_()
     job = fibrosis.tune_from_folder(str(sample_data_dir()))
     while not job.finished:
         settle(app, 0.2)
@@ -68,7 +69,9 @@ def main() -> int:
         viewer.window._qt_window.resize(1500, 900)
         w.open_dataset(str(Path(d) / "study"))
         w.step(1)
-        settle(app, 1.5)
+        settle(app, 1.0)
+        viewer.reset_view()
+        settle(app, 1.0)
         shot(viewer, "annotation_widget.png")
         viewer.close()
     return 0

@@ -125,3 +125,15 @@ def test_bad_dataset_is_a_message(dock):
     w.dataset_edit.setText("/nowhere/at/all")
     w.start_training("/tmp/x.keras")
     assert "dataset folder not found" in shown[-1] and w.process is None and w.start_btn.isEnabled()
+
+
+def test_the_shipped_models_threshold_is_the_default(dock):
+    import json
+
+    from napari_steatosis.unet import default_model
+    from napari_steatosis.unet.card import card_path
+
+    viewer, w, shown = dock
+    card = json.loads(card_path(default_model.path()).read_text())
+    assert w.threshold.value() == round(100 * card["threshold"])
+    assert "validation Jaccard" in w.model_label.text()

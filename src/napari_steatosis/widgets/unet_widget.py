@@ -186,6 +186,10 @@ class UNetWidget(QWidget):
         self.start_btn.clicked.connect(lambda: self.start_training())
         self.cancel_train_btn.clicked.connect(self.cancel_training)
         self.use_btn.clicked.connect(lambda: self.set_model_path(self.trained_model))
+        try:  # the shipped model's threshold from its card, quietly if it is missing
+            self._apply_card(_model_card(None))
+        except SteatosisError:
+            pass
 
     # ------------------------------------------------------------------ run
     def set_model_path(self, path: str | None) -> None:
@@ -196,6 +200,9 @@ class UNetWidget(QWidget):
             card = _model_card(path)
         except SteatosisError as exc:
             notify_error(exc)
+        self._apply_card(card)
+
+    def _apply_card(self, card: dict) -> None:
         if "threshold" in card:
             self.threshold.setValue(int(round(100 * float(card["threshold"]))))
             vj = card.get("val_jaccard")
