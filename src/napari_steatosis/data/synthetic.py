@@ -230,7 +230,7 @@ def generate_image(
             cv2.circle(inflam, (int(c[0] + d * np.cos(a)), int(c[1] + d * np.sin(a))), int(rng.integers(2, 4)), 1, -1)
     coll_alpha = collagen.astype(np.float32)
     coll_alpha = cv2.GaussianBlur(coll_alpha, (0, 0), 0.8)
-    fibres = np.clip(0.6 + 2.0 * _noise(rng, (h, w), 1.0), 0.05, 1.0)
+    fibres = np.clip(0.6 + 3.0 * _noise(rng, (h, w), 1.5), 0.05, 1.0)  # crisp fibres: few half-blue pixels
     coll_alpha *= fibres
 
     # --- central vein: a large white lumen with red cells inside ---
@@ -394,7 +394,7 @@ def zoomed(img: SyntheticImage, zoom: float, shape: tuple[int, int]) -> Syntheti
     if zoom == 1.0 and img.rgb.shape[:2] == tuple(shape):
         return img
     h, w = shape
-    interp = cv2.INTER_AREA if zoom < 1 else cv2.INTER_CUBIC
+    interp = cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR  # the same resampling as the masks below
     rgb = cv2.resize(img.rgb, (w, h), interpolation=interp)
 
     def m(x):  # the share of each new pixel that was foreground, at least half: as the pixels mix
