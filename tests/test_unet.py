@@ -227,3 +227,18 @@ def test_scale_runs_the_network_at_another_magnification(model):
     np.testing.assert_allclose(half, direct, atol=1e-5)
     with pytest.raises(SteatosisError, match="scale"):
         predict_probability(model, rgb, scale=0)
+
+
+def test_fine_tuning_starts_from_the_given_model(tiny_dataset, tmp_path, model, capsys):
+    from napari_steatosis.cli import main
+
+    base = tmp_path / "base.keras"
+    save_model(model, base, {"threshold": 0.5, "note": "base"})
+    out = tmp_path / "tuned.keras"
+    assert main(["train-unet", str(tiny_dataset.root), "--out", str(out), "--epochs", "1", "--patches-per-image", "4",
+                 "--lr-grid", "1e-4", "--batch-size", "2", "--init", str(base)]) == 0
+    _, card = load_model(out)
+    assert card["fine_tuned_from"] == str(base) and card["fine_tuned_from_card"]["note"] == "base"
+    assert main(["train-unet", str(tiny_dataset.root), "--out", str(tmp_path / "x.keras"),
+                 "--init", str(tmp_path / "missing.keras")]) == 2
+    assert "missing.keras: model file not found" in capsys.readouterr().err
