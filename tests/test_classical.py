@@ -1,7 +1,5 @@
 """The classical pipeline: features on shapes with known values, labelling rules, safe models, CLI path."""
 
-import json
-import zipfile
 
 import cv2
 import numpy as np

@@ -1,8 +1,6 @@
 """The dataset folder contract (DATASET.md): round trips and every bad-input case."""
 
-import os
 import shutil
-import warnings
 
 import cv2
 import numpy as np

@@ -4,7 +4,7 @@ import pytest
 from napari_steatosis.data.synthetic import write_sample_dataset
 from napari_steatosis.errors import SteatosisError
 from napari_steatosis.fibrosis import (
-    FibrosisThresholds, fibrosis_mask, fibrosis_percent, preset, threshold_hsv, to_hsv, tune_from_dataset,
+    FibrosisThresholds, fibrosis_mask, fibrosis_percent, preset, threshold_hsv, tune_from_dataset,
     tune_thresholds,
 )
 

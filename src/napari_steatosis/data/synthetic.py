@@ -218,7 +218,6 @@ def generate_image(
             br = _random_curve(rng, pts[j], rng.uniform(0, 2 * np.pi), rng.uniform(30, 120), wiggle=0.35)
             cv2.polylines(collagen, [np.round(br).astype(np.int32)], False, 1, int(rng.integers(2, 5)))
     lumens, inflam = [], np.zeros((h, w), np.uint8)
-    neg_objects: list[np.ndarray] = []  # polygons (x, y) of white look-alikes
     for _ in range(rng.poisson(0.4 + 4 * fibrosis_level) if stain == "trichrome" or rng.random() < 0.6 else 0):
         c = (rng.uniform(0, w), rng.uniform(0, h))
         r = rng.uniform(0.04, 0.08) * min(h, w) + 15

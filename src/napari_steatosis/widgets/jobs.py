@@ -9,6 +9,7 @@ the buttons come back and the progress bar is reset.
 
 from __future__ import annotations
 
+import json
 import threading
 from functools import wraps
 from typing import Callable, Sequence
@@ -126,3 +127,23 @@ def guarded(method):
             return None
 
     return wrapper
+
+
+class JsonLines:
+    """Splits a worker process's stdout into its JSON events; other lines are ignored."""
+
+    def __init__(self):
+        self.buffer = ""
+
+    def feed(self, data: bytes) -> list[dict]:
+        self.buffer += bytes(data).decode(errors="replace")
+        *lines, self.buffer = self.buffer.split("\n")
+        events = []
+        for line in lines:
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    events.append(json.loads(line))
+                except ValueError:
+                    pass
+        return events

@@ -7,7 +7,6 @@ never freezes and never loads TensorFlow). Clicking an image row opens it with i
 from __future__ import annotations
 
 import csv
-import json
 import shutil
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from qtpy.QtWidgets import (
 from ..data.dataset import Dataset
 from ..data.images import read_image, read_mask
 from ..errors import SteatosisError
-from .jobs import guarded, notify_error, notify_info
+from .jobs import JsonLines, guarded, notify_error, notify_info
 
 IMAGE_COLUMNS = ["image", "patient", "steatosis_pct", "n_vacuoles", "macro_share_pct", "median_diameter_px",
                  "fibrosis_pct"]
@@ -163,7 +162,7 @@ class ReportWidget(QWidget):
         proc = QProcess(self)
         proc.setProgram(sys.executable)
         proc.setArguments(args)
-        self._buffer, self._errors, self._cancelled = "", "", False
+        self._events, self._errors, self._cancelled = JsonLines(), "", False
         proc.readyReadStandardOutput.connect(self._read)
         proc.readyReadStandardError.connect(
             lambda: setattr(self, "_errors", (self._errors + bytes(proc.readAllStandardError()).decode(
@@ -185,13 +184,7 @@ class ReportWidget(QWidget):
             self.process.kill()
 
     def _read(self):
-        self._buffer += bytes(self.process.readAllStandardOutput()).decode(errors="replace")
-        *lines, self._buffer = self._buffer.split("\n")
-        for line in lines:
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
+        for ev in self._events.feed(self.process.readAllStandardOutput()):
             if ev.get("event") == "image":
                 self.progress.setRange(0, ev["total"])
                 self.progress.setValue(ev["done"])

@@ -13,7 +13,6 @@ validation Jaccard live, and offers "Use this model" at the end.
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ from qtpy.QtWidgets import (
 
 from ..errors import SteatosisError
 from ..preprocess import percent_of_tissue, tissue_mask
-from .jobs import guarded, notify_error, notify_info
+from .jobs import JsonLines, guarded, notify_error, notify_info
 from .layers import current_rgb_layer
 
 PROB_LAYER = "steatosis probability (U-Net)"
@@ -74,7 +73,6 @@ class UNetWidget(QWidget):
         self.process: QProcess | None = None
         self.history: list[dict] = []
         self.trained_model: str | None = None
-        self._buffer = ""
 
         # ---- run
         run_box = QGroupBox("Run")
@@ -242,7 +240,7 @@ class UNetWidget(QWidget):
         proc = QProcess(self)
         proc.setProgram(sys.executable)
         proc.setArguments(args)
-        self._run_buffer, self._run_error, self._run_out = "", "", out
+        self._run_events, self._run_error, self._run_out = JsonLines(), "", out
         proc.readyReadStandardOutput.connect(self._read_run)
         proc.finished.connect(self._run_finished)
         self.run_process = proc
@@ -261,13 +259,7 @@ class UNetWidget(QWidget):
             self.run_process.kill()
 
     def _read_run(self):
-        self._run_buffer += bytes(self.run_process.readAllStandardOutput()).decode(errors="replace")
-        *lines, self._run_buffer = self._run_buffer.split("\n")
-        for line in lines:
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
+        for ev in self._run_events.feed(self.run_process.readAllStandardOutput()):
             if ev.get("event") == "device":
                 self.device_label.setText(f"running on {ev['device']}")
                 self._device = ev["device"]
@@ -369,7 +361,7 @@ class UNetWidget(QWidget):
             out = str(folder / "models" / f"unet-{time.strftime('%Y%m%d-%H%M%S')}.keras")
         args = self.training_command(out) + list(extra or [])
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        self.history, self.trained_model, self._out, self._buffer = [], None, out, ""
+        self.history, self.trained_model, self._out, self._train_events = [], None, out, JsonLines()
         self._errors = ""
         proc = QProcess(self)
         proc.setProgram(sys.executable)
@@ -396,16 +388,7 @@ class UNetWidget(QWidget):
         self._errors = (self._errors + bytes(self.process.readAllStandardError()).decode(errors="replace"))[-4000:]
 
     def _read_stdout(self):
-        self._buffer += bytes(self.process.readAllStandardOutput()).decode(errors="replace")
-        *lines, self._buffer = self._buffer.split("\n")
-        for line in lines:
-            line = line.strip()
-            if not line.startswith("{"):
-                continue
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
+        for ev in self._train_events.feed(self.process.readAllStandardOutput()):
             self._on_event(ev)
 
     def _on_event(self, ev: dict):
