@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .unet import quiet_tensorflow
 from .errors import SteatosisError
 
 
@@ -153,14 +154,8 @@ def _floats(text: str) -> tuple[float, ...]:
     return vals
 
 
-def _quiet_tensorflow() -> None:
-    import os  # noqa: PLC0415
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
 def cmd_train_unet(a) -> int:
-    _quiet_tensorflow()
+    quiet_tensorflow()
     from .data.dataset import Dataset  # noqa: PLC0415
     from .unet.train import TrainConfig, train_unet  # noqa: PLC0415
 
@@ -218,7 +213,7 @@ def cmd_predict(a) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     if a.method == "unet":
-        _quiet_tensorflow()
+        quiet_tensorflow()
         import tifffile  # noqa: PLC0415
 
         from .data.atomic import atomic_write  # noqa: PLC0415

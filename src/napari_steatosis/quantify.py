@@ -17,10 +17,9 @@ from .preprocess import tissue_mask
 def steatosis_detector(method: str, model: str | None = None, scale: float = 1.0) -> tuple[Callable, str]:
     """``(rgb -> bool mask, description)`` for the U-Net or the classical pipeline."""
     if method == "unet":
-        import os  # noqa: PLC0415
+        from .unet import default_model, quiet_tensorflow  # noqa: PLC0415
 
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        from .unet import default_model  # noqa: PLC0415
+        quiet_tensorflow()
         from .unet.card import load_model  # noqa: PLC0415
         from .unet.predict import device_description, predict_probability  # noqa: PLC0415
 

@@ -18,3 +18,10 @@ def valid_size_at_least(n: int) -> int:
     """The smallest valid input size >= n."""
     n = max(int(n), 124)
     return n + (-(n - 12)) % 16
+
+
+def quiet_tensorflow() -> None:
+    """Silence TensorFlow's C++ start-up logging (call before Keras is first imported)."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 
@@ -24,7 +23,9 @@ def main(argv=None) -> int:
     p.add_argument("--tile", type=int, default=1036)
     p.add_argument("--scale", type=float, default=1.0, help="resize by this factor before the network")
     a = p.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from . import quiet_tensorflow  # noqa: PLC0415
+
+    quiet_tensorflow()
     import numpy as np  # noqa: PLC0415
 
     from ..data.atomic import atomic_write  # noqa: PLC0415

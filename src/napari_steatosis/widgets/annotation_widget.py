@@ -187,14 +187,18 @@ class AnnotationWidget(QWidget):
         self.table.blockSignals(True)
         self.table.setRowCount(len(ds))
         for i, rec in enumerate(ds.records):
-            pts = ds.read_points(rec) if ds.has_label(rec, "points") else None
-            values = [rec.stem, rec.patient, splits[rec.stem],
-                      f"{len(pts.positive)}/{len(pts.negative)}" if pts is not None else "–",
-                      "✓" if ds.has_label(rec, "steatosis") else "", "✓" if ds.has_label(rec, "fibrosis") else "",
-                      "unsaved" if (self.dirty and self.current is rec) else ""]
-            for j, v in enumerate(values):
-                self.table.setItem(i, j, QTableWidgetItem(v))
+            self._fill_row(i, rec, splits[rec.stem])
         self.table.blockSignals(False)
+
+    def _fill_row(self, i: int, rec, split: str) -> None:
+        ds = self.dataset
+        pts = ds.read_points(rec) if ds.has_label(rec, "points") else None
+        values = [rec.stem, rec.patient, split,
+                  f"{len(pts.positive)}/{len(pts.negative)}" if pts is not None else "–",
+                  "✓" if ds.has_label(rec, "steatosis") else "", "✓" if ds.has_label(rec, "fibrosis") else "",
+                  "unsaved" if (self.dirty and self.current is rec) else ""]
+        for j, v in enumerate(values):
+            self.table.setItem(i, j, QTableWidgetItem(v))
 
     def _mark_dirty(self, event=None):
         if self._loading or self.current is None or self.dirty:
@@ -296,7 +300,10 @@ class AnnotationWidget(QWidget):
         if len(points) or ds.has_label(rec, "points"):
             ds.write_points(rec, points, self.shape)
         self.dirty = False
-        self.refresh_table()
+        row = ds.records.index(rec)  # only this image's labels changed: re-read its row alone
+        self.table.blockSignals(True)
+        self._fill_row(row, rec, self.table.item(row, COLUMNS.index("split")).text())
+        self.table.blockSignals(False)
         self.status.setText(f"saved {rec.stem}")
         return True
 
