@@ -253,7 +253,7 @@ def cmd_predict(a) -> int:
 
 def cmd_evaluate(a) -> int:
     from .data.dataset import Dataset  # noqa: PLC0415
-    from .report import evaluate, write_evaluation  # noqa: PLC0415
+    from .evaluate import evaluate, write_evaluation  # noqa: PLC0415
 
     ds = Dataset.open(a.dataset)
     result = evaluate(ds, a.pred, progress=_progress(len(ds), "evaluate"))
