@@ -3,6 +3,7 @@
 These tiles carry no fibrosis ground truth; nothing is tuned on them.
 """
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,9 @@ import pytest
 from napari_steatosis.data import read_image
 from napari_steatosis.fibrosis import fibrosis_percent, preset
 
-TILES = Path(__file__).resolve().parents[2] / "shared" / "real-tiles"
-pytestmark = pytest.mark.skipif(not TILES.is_dir(), reason="../shared/real-tiles not present")
+TILES = Path(os.environ.get("STEATOSIS_REAL_TILES", Path(__file__).resolve().parents[2] / "shared" / "real-tiles"))
+# marker `real`: `pytest -m real` runs only these; without the tiles the run's summary says so loudly
+pytestmark = [pytest.mark.real, pytest.mark.skipif(not TILES.is_dir(), reason=f"{TILES} not present")]
 
 
 @pytest.mark.parametrize("name, stain, low, high", [
