@@ -217,21 +217,17 @@ def cmd_predict(a) -> int:
         import tifffile  # noqa: PLC0415
 
         from .data.atomic import atomic_write  # noqa: PLC0415
-        from .unet import default_model  # noqa: PLC0415
-        from .unet.card import load_model  # noqa: PLC0415
-        from .unet.predict import device_description, predict_probability  # noqa: PLC0415
+        from .unet.detector import Detector  # noqa: PLC0415
+        from .unet.predict import device_description  # noqa: PLC0415
 
-        model, card = load_model(a.model or default_model.path())
-        threshold = a.threshold if a.threshold is not None else float(card.get("threshold", 0.5))
-        if not 0.0 < threshold < 1.0:
-            raise SteatosisError(f"--threshold must be within (0, 1), got {threshold}")
-        print(f"U-Net on {device_description()}, threshold {threshold:.3f}"
-              f"{' (from the model card)' if a.threshold is None else ''}", file=sys.stderr)
+        det = Detector.load(a.model, scale=a.scale, threshold=a.threshold, tile=a.tile)
+        print(f"U-Net on {device_description()}, threshold {det.threshold:.3f}"
+              f"{' (from the model card)' if det.threshold_from_card else ''}, scale {det.scale:g}", file=sys.stderr)
         bar = _progress(len(sources), "predict")
         for k, src in enumerate(sources):
             rgb = read_image(src.path)
-            prob = predict_probability(model, rgb, a.tile, scale=a.scale)
-            write_mask(out / f"{src.stem}.steatosis.png", prob >= threshold)
+            prob = det.probability(rgb)
+            write_mask(out / f"{src.stem}.steatosis.png", det.mask(rgb, prob))
             with atomic_write(out / f"{src.stem}.probability.tif") as tmp:
                 tifffile.imwrite(tmp, prob.astype(np.float32), compression="zlib")
             bar(k + 1, len(sources))
@@ -285,7 +281,8 @@ def cmd_quantify(a) -> int:
     else:
         progress = _progress(0, "quantify")
     res = quantify(a.inputs, a.out, method=a.method, model=a.model, pixel_size_um=a.pixel_size,
-                   macro_cutoff=a.macro_cutoff, fibrosis=a.fibrosis, progress=progress, scale=a.scale)
+                   macro_cutoff=a.macro_cutoff, fibrosis=a.fibrosis, progress=progress, scale=a.scale,
+                   threshold=a.threshold)
     if a.json_progress:
         print(json.dumps(dict(event="done", out=str(Path(a.out).resolve()))), flush=True)
         return 0
@@ -387,8 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threshold", type=float, help="U-Net decision threshold (default: the model card's)")
     s.add_argument("--tile", type=int, default=1036, help="U-Net input tile size (16k+12; default: %(default)s)")
     s.add_argument("--scale", type=float, default=1.0,
-                   help="resize images by this factor before the U-Net (e.g. 0.5 for a 2x higher magnification "
-                        "than the model was trained at: hepatocytes of ~25-30 px); default: 1")
+                   help="resize images by this factor before the U-Net, on top of the working scale in the model "
+                        "card (e.g. 0.5 for images at 2x the magnification of the model's training data); default: 1")
     s.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("evaluate", help="score predicted masks against the dataset's masks and physician scores",
@@ -413,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="macrovesicular if the equivalent diameter is at least this (default 15 µm, or 30 px)")
     s.add_argument("--fibrosis", choices=["none", "trichrome", "sirius-red"], default="none",
                    help="also measure fibrosis with this preset (default: %(default)s)")
+    s.add_argument("--threshold", type=float, help="U-Net decision threshold (default: the model card's)")
     s.add_argument("--scale", type=float, default=1.0, help="U-Net: resize images by this factor first (see predict)")
     s.add_argument("--json-progress", action="store_true", help="report progress as JSON lines (for the napari dock)")
     s.set_defaults(func=cmd_quantify)

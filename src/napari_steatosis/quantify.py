@@ -14,19 +14,16 @@ from .measure import image_measurements, patient_summary, split_vacuoles, vacuol
 from .preprocess import tissue_mask
 
 
-def steatosis_detector(method: str, model: str | None = None, scale: float = 1.0) -> tuple[Callable, str]:
+def steatosis_detector(method: str, model: str | None = None, scale: float = 1.0,
+                       threshold: float | None = None) -> tuple[Callable, str]:
     """``(rgb -> bool mask, description)`` for the U-Net or the classical pipeline."""
     if method == "unet":
-        from .unet import default_model, quiet_tensorflow  # noqa: PLC0415
+        from .unet.detector import Detector  # noqa: PLC0415
 
-        quiet_tensorflow()
-        from .unet.card import load_model  # noqa: PLC0415
-        from .unet.predict import device_description, predict_probability  # noqa: PLC0415
-
-        net, card = load_model(model or default_model.path())
-        t = float(card.get("threshold", 0.5))
-        return ((lambda rgb: predict_probability(net, rgb, scale=scale) >= t),
-                f"U-Net ({device_description()}, threshold {t:.3f}{f', scale {scale:g}' if scale != 1 else ''})")
+        det = Detector.load(model, scale=scale, threshold=threshold)
+        return det.mask, det.description
+    if threshold is not None:
+        raise SteatosisError("--threshold is for the U-Net; the classical pipeline decides per region")
     if method == "classical":
         from .classical.model import load_classifier  # noqa: PLC0415
         from .classical.pipeline import predict_steatosis  # noqa: PLC0415
@@ -39,11 +36,11 @@ def steatosis_detector(method: str, model: str | None = None, scale: float = 1.0
 
 
 def quantify(inputs, out, method="unet", model=None, pixel_size_um=None, macro_cutoff=None, fibrosis="none",
-             progress=None, scale: float = 1.0) -> dict:
+             progress=None, scale: float = 1.0, threshold: float | None = None) -> dict:
     sources = collect_images(inputs)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    detect, description = steatosis_detector(method, model, scale)
+    detect, description = steatosis_detector(method, model, scale, threshold)
     fib_t = None
     if fibrosis != "none":
         from .fibrosis import preset  # noqa: PLC0415

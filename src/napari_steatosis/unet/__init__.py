@@ -25,3 +25,11 @@ def quiet_tensorflow() -> None:
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def __getattr__(name):
+    if name == "Detector":  # lazily: importing the package must not import Keras (it does not anyway)
+        from .detector import Detector  # noqa: PLC0415
+
+        return Detector
+    raise AttributeError(name)

@@ -21,7 +21,7 @@ def main(argv=None) -> int:
     p.add_argument("--output", required=True, help="where to write the float32 probability map (.npy)")
     p.add_argument("--model", help="model file (default: the shipped one)")
     p.add_argument("--tile", type=int, default=1036)
-    p.add_argument("--scale", type=float, default=1.0, help="resize by this factor before the network")
+    p.add_argument("--scale", type=float, default=1.0, help="resize by this factor before the network, on top of the model card's working scale")
     a = p.parse_args(argv)
     from . import quiet_tensorflow  # noqa: PLC0415
 
@@ -30,21 +30,18 @@ def main(argv=None) -> int:
 
     from ..data.atomic import atomic_write  # noqa: PLC0415
     from ..errors import SteatosisError  # noqa: PLC0415
-    from . import default_model  # noqa: PLC0415
-    from .card import load_model  # noqa: PLC0415
-    from .predict import device_description, predict_probability  # noqa: PLC0415
+    from .detector import Detector  # noqa: PLC0415
+    from .predict import device_description  # noqa: PLC0415
 
     def emit(**d):
         print(json.dumps(d), flush=True)
 
     try:
-        path = a.model or str(default_model.path())
-        model, card = load_model(path)
-        emit(event="device", device=device_description(), model=path, threshold=card.get("threshold", 0.5),
-             val_jaccard=card.get("val_jaccard"))
+        det = Detector.load(a.model, scale=a.scale, tile=a.tile)
+        emit(event="device", device=device_description(), model=det.path, threshold=det.threshold,
+             scale=det.scale, val_jaccard=det.card.get("val_jaccard"))
         rgb = np.load(a.input, allow_pickle=False)
-        prob = predict_probability(model, rgb, a.tile, progress=lambda k, n: emit(event="tile", done=k, total=n),
-                                   scale=a.scale)
+        prob = det.probability(rgb, progress=lambda k, n: emit(event="tile", done=k, total=n))
         with atomic_write(a.output) as tmp:
             with open(tmp, "wb") as fh:
                 np.save(fh, prob.astype(np.float32), allow_pickle=False)

@@ -1,0 +1,95 @@
+"""One object that owns a loaded U-Net with everything needed to use it: its threshold and scale.
+
+Every user of a trained model (``steatosis predict``, ``quantify``, the napari worker process)
+goes through :class:`Detector`, so that the card's decision threshold and working scale are
+applied the same way everywhere::
+
+    det = Detector.load()                 # the shipped model, its card's threshold and scale
+    prob = det.probability(rgb)           # float32 H x W, at the image's own size
+    fat = det.mask(rgb)                   # bool H x W: probability >= det.threshold
+
+Importing this module does not import Keras; :meth:`Detector.load` does.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import numpy as np
+
+from ..errors import SteatosisError
+
+DEFAULT_TILE = 1036
+
+
+def check_threshold(threshold: float, what: str = "threshold") -> float:
+    t = float(threshold)
+    if not 0.0 < t < 1.0:
+        raise SteatosisError(f"{what} must be within (0, 1), got {threshold}")
+    return t
+
+
+def check_scale(scale: float, what: str = "scale") -> float:
+    s = float(scale)
+    if not 0.05 <= s <= 4:
+        raise SteatosisError(f"{what} must be within 0.05..4, got {scale}")
+    return s
+
+
+class Detector:
+    """A U-Net, its card, and how to run it.
+
+    ``scale`` is the factor images are resized by before the network: the model card's working
+    scale (``working_scale``, chosen in training; 1 for older models) times the user's own
+    correction for an image whose magnification differs from the training data's.
+    """
+
+    def __init__(self, model, card: dict | None = None, path: str | None = None, scale: float | None = None,
+                 threshold: float | None = None, tile: int = DEFAULT_TILE):
+        self.model = model
+        self.card = dict(card or {})
+        self.path = path
+        self.working_scale = check_scale(self.card.get("working_scale", 1.0), "the card's working_scale")
+        self.user_scale = 1.0 if scale is None else check_scale(scale)
+        self.scale = self.working_scale * self.user_scale
+        self.threshold = check_threshold(self.card.get("threshold", 0.5) if threshold is None else threshold,
+                                         "--threshold" if threshold is not None else "the card's threshold")
+        self.threshold_from_card = threshold is None
+        self.tile = int(tile)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None, scale: float | None = None,
+             threshold: float | None = None, tile: int = DEFAULT_TILE) -> "Detector":
+        """The model at ``path`` (default: the shipped one), safe mode, with its card."""
+        from . import default_model, quiet_tensorflow  # noqa: PLC0415
+
+        quiet_tensorflow()
+        from .card import load_model  # noqa: PLC0415
+
+        path = str(path) if path else str(default_model.path())
+        model, card = load_model(path)
+        return cls(model, card, path, scale, threshold, tile)
+
+    @property
+    def description(self) -> str:
+        from .predict import device_description  # noqa: PLC0415
+
+        extra = f", scale {self.scale:g}" if self.scale != 1 else ""
+        return f"U-Net ({device_description()}, threshold {self.threshold:.3f}{extra})"
+
+    def probability(self, rgb: np.ndarray, progress: Callable[[int, int], None] | None = None,
+                    cancelled: Callable[[], bool] | None = None) -> np.ndarray:
+        """Steatosis probability (float32, H x W) of an RGB uint8 image, at the image's size."""
+        from .predict import predict_probability  # noqa: PLC0415
+
+        return predict_probability(self.model, rgb, self.tile, progress=progress, cancelled=cancelled,
+                                   scale=self.scale)
+
+    def mask(self, rgb: np.ndarray, probability: np.ndarray | None = None) -> np.ndarray:
+        """Steatosis mask (bool, H x W); pass ``probability`` if it was computed already."""
+        prob = self.probability(rgb) if probability is None else probability
+        return prob >= self.threshold
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        return self.mask(rgb)
