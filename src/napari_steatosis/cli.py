@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,15 @@ from .unet import quiet_tensorflow
 from .errors import SteatosisError
 
 
-def _progress(total: int, desc: str):
+_BARS: list = []
+
+
+def _progress(total: int, desc: str, unit: str = "img"):
     from tqdm import tqdm  # noqa: PLC0415
 
-    bar = tqdm(total=total, desc=desc, unit="img", file=sys.stderr, dynamic_ncols=True)
+    # no bar when stderr is a log file, not a terminal: there its carriage returns would glue lines together
+    bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, disable=None)
+    _BARS.append(bar)
 
     def update(done: int, _total: int) -> None:
         if bar.total != _total:
@@ -29,6 +35,96 @@ def _progress(total: int, desc: str):
             bar.close()
 
     return update
+
+
+def _say(message: str) -> None:
+    """A line of its own on stderr, above any progress bar rather than glued to it."""
+    from tqdm import tqdm  # noqa: PLC0415
+
+    tqdm.write(message, file=sys.stderr)
+
+
+def _close_bars() -> None:
+    while _BARS:
+        _BARS.pop().close()
+
+
+def _positive(kind, what: str):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive_int = _positive(int, "a whole number above 0")
+_positive_float = _positive(float, "a number above 0")
+
+
+def _add_batch_args(s) -> None:
+    g = s.add_argument_group("cohorts (see README: running a study on a cluster)")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="send the images to a running dask.distributed scheduler (e.g. tcp://host:8786); "
+                        "workers read the inputs from the same paths (shared filesystem)")
+    g.add_argument("--workers", type=_positive_int, metavar="N",
+                   help="start N dask worker processes on this machine (default: run in this process)")
+    g.add_argument("--resume", action="store_true",
+                   help="skip images whose outputs an earlier run of the same command completed")
+
+
+@contextmanager
+def _dask_client(a):
+    """None (run here), a client of the scheduler at --scheduler, or of a LocalCluster of --workers processes."""
+    if a.scheduler and a.workers:
+        raise SteatosisError("--scheduler and --workers exclude each other: use a running cluster or start one")
+    if not a.scheduler and not a.workers:
+        yield None
+        return
+    import logging  # noqa: PLC0415
+
+    from distributed import Client, LocalCluster  # noqa: PLC0415
+
+    cluster = None
+    if a.scheduler:
+        try:
+            client = Client(a.scheduler, timeout="10s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise SteatosisError(f"--scheduler {a.scheduler}: cannot reach a dask scheduler ({exc})") from None
+    else:
+        cluster = LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", silence_logs=logging.ERROR)
+        client = Client(cluster)
+    try:
+        import importlib.util  # noqa: PLC0415
+
+        # a remote scheduler may have bokeh; a local one serves no dashboard pages without it
+        served = a.scheduler or importlib.util.find_spec("bokeh") is not None
+        if served and "dashboard" in client.scheduler_info().get("services", {}):
+            _say(f"dask dashboard: {client.dashboard_link}")
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _on_failure(job, error: str) -> None:
+    _say(f"failed: {error}" if job.path in error else f"failed: {job.path}: {error}")
+
+
+def _batch_summary(n_done: int, failures, out: Path, skipped: int = 0) -> int:
+    """The closing line of a batch. Exit code 1 when some images failed, 2 when all did (bad input)."""
+    again = f" ({skipped} from an earlier run)" if skipped else ""
+    if failures:
+        print(f"{n_done} done{again}, {len(failures)} failed: see {out.resolve() / 'failures.csv'}", file=sys.stderr)
+        return 1 if n_done else 2
+    print(f"{n_done} done{again}, 0 failed", file=sys.stderr)
+    return 0
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -52,16 +148,17 @@ def cmd_sample(a) -> int:
 
 
 def cmd_fibrosis(a) -> int:
-    from .data.atomic import atomic_write  # noqa: PLC0415
-    from .data.images import read_image, write_mask  # noqa: PLC0415
+    from .batch import run_batch, write_failures  # noqa: PLC0415
+    from .data.atomic import atomic_write, output_folder  # noqa: PLC0415
     from .data.sources import collect_images  # noqa: PLC0415
     from .data.tables import write_table  # noqa: PLC0415
-    from .fibrosis import FibrosisThresholds, fibrosis_percent, preset, tune_from_dataset  # noqa: PLC0415
+    from .fibrosis import FibrosisThresholds, preset, tune_from_dataset  # noqa: PLC0415
+    from .image_tasks import FibrosisTask  # noqa: PLC0415
     from .plots import save_roc_png  # noqa: PLC0415
+    from .quantify import jobs_of  # noqa: PLC0415
 
     sources = collect_images(a.inputs)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(a.out)
     thresholds = preset(a.stain)
     if a.settings:
         try:
@@ -81,20 +178,16 @@ def cmd_fibrosis(a) -> int:
         held = "not measured" if result.heldout_jaccard is None else f"{result.heldout_jaccard:.3f}"
         print(f"tuned on {result.n_train} images: AUC {result.auc:.3f}, Jaccard {result.train_jaccard:.3f}; "
               f"held-out Jaccard ({result.n_heldout} images) {held}; thresholds {thresholds.to_dict()}")
-    rows = []
-    bar = _progress(len(sources), "fibrosis")
-    for k, src in enumerate(sources):
-        rgb = read_image(src.path)
-        mask, pct, tissue = fibrosis_percent(rgb, thresholds)
-        write_mask(out / f"{src.stem}.fibrosis.png", mask)
-        rows.append(dict(image=str(src.path), patient=src.patient or "", fibrosis_pct=f"{pct:.4f}",
-                         fibrosis_px=int(mask.sum()), tissue_px=int(tissue.sum())))
-        bar(k + 1, len(sources))
-    write_table(out / "fibrosis.csv", rows, list(rows[0]))
+    with _dask_client(a) as client:
+        batch = run_batch(FibrosisTask(thresholds.to_dict()), jobs_of(sources), out, client=client, resume=a.resume,
+                          progress=_progress(len(sources), "fibrosis"), on_failure=_on_failure)
+    rows = [r for _, r in batch.results]
+    write_failures(out, batch.failures)
+    write_table(out / "fibrosis.csv", rows, ["image", "patient", "fibrosis_pct", "fibrosis_px", "tissue_px"])
     with atomic_write(out / "fibrosis_settings.json") as tmp:
         tmp.write_text(json.dumps({"thresholds": thresholds.to_dict()}, indent=2))
     print(f"wrote {len(rows)} masks, fibrosis.csv and fibrosis_settings.json to {out.resolve()}")
-    return 0
+    return _batch_summary(len(rows), batch.failures, out, batch.skipped)
 
 
 def cmd_demo(a) -> int:
@@ -206,45 +299,37 @@ def cmd_train_classical(a) -> int:
 
 
 def cmd_predict(a) -> int:
-    from .data.images import read_image, write_mask  # noqa: PLC0415
+    from .batch import load_once, run_batch, write_failures  # noqa: PLC0415
+    from .data.atomic import output_folder  # noqa: PLC0415
     from .data.sources import collect_images  # noqa: PLC0415
+    from .image_tasks import PredictTask  # noqa: PLC0415
+    from .quantify import jobs_of  # noqa: PLC0415
 
     sources = collect_images(a.inputs)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(a.out)
     if a.method == "unet":
-        quiet_tensorflow()
-        import tifffile  # noqa: PLC0415
+        from .unet import default_model, is_valid_size  # noqa: PLC0415
 
-        from .data.atomic import atomic_write  # noqa: PLC0415
-        from .unet.detector import Detector  # noqa: PLC0415
-        from .unet.predict import device_description  # noqa: PLC0415
-
-        det = Detector.load(a.model, scale=a.scale, threshold=a.threshold, tile=a.tile)
-        print(f"U-Net on {device_description()}, threshold {det.threshold:.3f}"
-              f"{' (from the model card)' if det.threshold_from_card else ''}, scale {det.scale:g}", file=sys.stderr)
-        bar = _progress(len(sources), "predict")
-        for k, src in enumerate(sources):
-            rgb = read_image(src.path)
-            prob = det.probability(rgb)
-            write_mask(out / f"{src.stem}.steatosis.png", det.mask(rgb, prob))
-            with atomic_write(out / f"{src.stem}.probability.tif") as tmp:
-                tifffile.imwrite(tmp, prob.astype(np.float32), compression="zlib")
-            bar(k + 1, len(sources))
+        if not is_valid_size(a.tile):
+            raise SteatosisError(f"--tile {a.tile}: the U-Net takes tiles of 16k+12 px, at least 124 (e.g. 1036)")
+        task = PredictTask("unet", a.model or str(default_model.path()), a.threshold, a.tile, a.scale)
     else:
-        from .classical.model import load_classifier  # noqa: PLC0415
-        from .classical.pipeline import predict_steatosis  # noqa: PLC0415
-
         if not a.model:
             raise SteatosisError("--method classical needs --model (made by steatosis train-classical)")
-        clf = load_classifier(a.model)
-        bar = _progress(len(sources), "predict")
-        for k, src in enumerate(sources):
-            result = predict_steatosis(clf, read_image(src.path))
-            write_mask(out / f"{src.stem}.steatosis.png", result.mask)
-            bar(k + 1, len(sources))
-    print(f"wrote {len(sources)} steatosis masks to {out.resolve()}")
-    return 0
+        task = PredictTask("classical", a.model)
+    with _dask_client(a) as client:
+        load_once(task, client)
+        if a.method == "unet" and client is None:
+            from .unet.predict import device_description  # noqa: PLC0415
+
+            det = task.load()
+            _say(f"U-Net on {device_description()}, threshold {det.threshold:.3f}"
+                 f"{' (from the model card)' if det.threshold_from_card else ''}, scale {det.scale:g}")
+        batch = run_batch(task, jobs_of(sources), out, client=client, resume=a.resume,
+                          progress=_progress(len(sources), "predict"), on_failure=_on_failure)
+    write_failures(out, batch.failures)
+    print(f"wrote {len(batch.results)} steatosis masks to {out.resolve()}")
+    return _batch_summary(len(batch.results), batch.failures, out, batch.skipped)
 
 
 def cmd_evaluate(a) -> int:
@@ -280,19 +365,21 @@ def cmd_quantify(a) -> int:
             print(json.dumps(dict(event="image", done=done, total=total)), flush=True)
     else:
         progress = _progress(0, "quantify")
-    res = quantify(a.inputs, a.out, method=a.method, model=a.model, pixel_size_um=a.pixel_size,
-                   macro_cutoff=a.macro_cutoff, fibrosis=a.fibrosis, progress=progress, scale=a.scale,
-                   threshold=a.threshold)
+    with _dask_client(a) as client:
+        res = quantify(a.inputs, a.out, method=a.method, model=a.model, pixel_size_um=a.pixel_size,
+                       macro_cutoff=a.macro_cutoff, fibrosis=a.fibrosis, progress=progress, scale=a.scale,
+                       threshold=a.threshold, client=client, resume=a.resume, on_failure=_on_failure)
+    out = Path(a.out)
     if a.json_progress:
-        print(json.dumps(dict(event="done", out=str(Path(a.out).resolve()))), flush=True)
-        return 0
+        print(json.dumps(dict(event="done", out=str(out.resolve()), failed=len(res["failures"]))), flush=True)
+        return _batch_summary(len(res["per_image"]), res["failures"], out, res["skipped"])
     for p in res["per_patient"]:
         extra = f", physician {p['physician_steatosis_pct']:g} %" if "physician_steatosis_pct" in p else ""
         fib = f", fibrosis {p['fibrosis_pct']:.2f} %" if "fibrosis_pct" in p else ""
         print(f"  {p['patient']:<10} steatosis {p['steatosis_pct']:6.2f} % of tissue (grade {p['steatosis_grade']})"
               f"{fib}{extra}, {p['n_images']} images")
-    print(f"wrote per_image.csv, per_patient.csv, vacuoles.csv, masks and GeoJSON to {Path(a.out).resolve()}")
-    return 0
+    print(f"wrote per_image.csv, per_patient.csv, vacuoles.csv, masks and GeoJSON to {out.resolve()}")
+    return _batch_summary(len(res["per_image"]), res["failures"], out, res["skipped"])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -315,8 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Generate realistic synthetic liver histology (trichrome or H&E) with steatosis "
                                    "and fibrosis masks, point labels and a per-patient physician score.")
     s.add_argument("out", help="output dataset folder (must not hold a dataset.csv yet)")
-    s.add_argument("--patients", type=int, default=4, help="number of patients (default: %(default)s)")
-    s.add_argument("--per-patient", type=int, default=2, help="images per patient (default: %(default)s)")
+    s.add_argument("--patients", type=_positive_int, default=4, help="number of patients (default: %(default)s)")
+    s.add_argument("--per-patient", type=_positive_int, default=2, help="images per patient (default: %(default)s)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     s.add_argument("--size", type=_size, default=(720, 960), help="HxW in pixels (default: 720x960)")
     s.add_argument("--stain", choices=["trichrome", "he", "mixed"], default="trichrome",
@@ -341,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "AUC and held-out Jaccard (test patients); writes fibrosis_tuning.json and fibrosis_roc.png")
     s.add_argument("--settings", help="fibrosis_settings.json from an earlier run, instead of the preset")
     s.add_argument("--seed", type=int, default=0, help="seed of the patient split when the dataset has none")
+    _add_batch_args(s)
     s.set_defaults(func=cmd_fibrosis)
 
     s = sub.add_parser("train-unet", help="train the U-Net on a dataset's steatosis masks",
@@ -349,15 +437,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "as one JSON object per line. Ctrl-C stops and keeps the best model so far.")
     s.add_argument("dataset", help="dataset folder")
     s.add_argument("--out", required=True, help="model file to write (MODEL.keras; its card goes to MODEL.card.json)")
-    s.add_argument("--epochs", type=int, default=30, help="maximum epochs (default: %(default)s)")
-    s.add_argument("--patches-per-image", type=int, default=250,
+    s.add_argument("--epochs", type=_positive_int, default=30, help="maximum epochs (default: %(default)s)")
+    s.add_argument("--patches-per-image", type=_positive_int, default=250,
                    help="268 px patches per training image per epoch (default: %(default)s)")
-    s.add_argument("--batch-size", type=int, default=8, help="patches per step (default: %(default)s)")
+    s.add_argument("--batch-size", type=_positive_int, default=8, help="patches per step (default: %(default)s)")
     s.add_argument("--lr-grid", type=_floats, default=(1e-2, 1e-3, 1e-4),
                    help="learning rates to try on the validation split (default: 1e-2,1e-3,1e-4)")
-    s.add_argument("--grid-steps", type=int, default=40, help="training steps per learning-rate trial")
-    s.add_argument("--max-minutes", type=float, help="stop after this many minutes, keeping the best model")
-    s.add_argument("--patience", type=int, default=6, help="epochs without validation gain before stopping")
+    s.add_argument("--grid-steps", type=_positive_int, default=40, help="training steps per learning-rate trial")
+    s.add_argument("--max-minutes", type=_positive_float, help="stop after this many minutes, keeping the best model")
+    s.add_argument("--patience", type=_positive_int, default=6, help="epochs without validation gain before stopping")
     s.add_argument("--init", help="fine-tune from this .keras model (e.g. the shipped default)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     s.add_argument("--note", default="", help="free text for the model card (what the data is, who trained it)")
@@ -370,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="model file to write (e.g. classical.skops)")
     s.add_argument("--classifier", choices=["gbt", "rf", "svm", "logreg"], default="gbt",
                    help="gradient-boosted trees, random forest, RBF SVM, logistic regression (default: %(default)s)")
-    s.add_argument("--n-iter", type=int, default=350, help="hyper-parameter settings to try (default: %(default)s)")
+    s.add_argument("--n-iter", type=_positive_int, default=350, help="hyper-parameter settings to try (default: %(default)s)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     s.set_defaults(func=cmd_train_classical)
 
@@ -383,9 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="model file (U-Net: .keras, default: the shipped model; classical: required)")
     s.add_argument("--threshold", type=float, help="U-Net decision threshold (default: the model card's)")
     s.add_argument("--tile", type=int, default=1036, help="U-Net input tile size (16k+12; default: %(default)s)")
-    s.add_argument("--scale", type=float, default=1.0,
+    s.add_argument("--scale", type=_positive_float, default=1.0,
                    help="resize images by this factor before the U-Net, on top of the working scale in the model "
                         "card (e.g. 0.5 for images at 2x the magnification of the model's training data); default: 1")
+    _add_batch_args(s)
     s.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("evaluate", help="score predicted masks against the dataset's masks and physician scores",
@@ -405,14 +494,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--method", choices=["unet", "classical"], default="unet", help="default: %(default)s")
     s.add_argument("--model", help="model file (U-Net default: the shipped model; classical: required)")
-    s.add_argument("--pixel-size", type=float, help="µm per pixel (default: from TIFF metadata, else sizes in px)")
-    s.add_argument("--macro-cutoff", type=float,
+    s.add_argument("--pixel-size", type=_positive_float, help="µm per pixel (default: from TIFF metadata, else sizes in px)")
+    s.add_argument("--macro-cutoff", type=_positive_float,
                    help="macrovesicular if the equivalent diameter is at least this (default 15 µm, or 30 px)")
     s.add_argument("--fibrosis", choices=["none", "trichrome", "sirius-red"], default="none",
                    help="also measure fibrosis with this preset (default: %(default)s)")
     s.add_argument("--threshold", type=float, help="U-Net decision threshold (default: the model card's)")
-    s.add_argument("--scale", type=float, default=1.0, help="U-Net: resize images by this factor first (see predict)")
+    s.add_argument("--scale", type=_positive_float, default=1.0, help="U-Net: resize images by this factor first (see predict)")
     s.add_argument("--json-progress", action="store_true", help="report progress as JSON lines (for the napari dock)")
+    _add_batch_args(s)
     s.set_defaults(func=cmd_quantify)
     return p
 
@@ -426,10 +516,17 @@ def main(argv: list[str] | None = None) -> int:
             warnings.showwarning = _show_warning
             return int(args.func(args) or 0)
     except SteatosisError as exc:
-        print(f"steatosis {args.command}: error: {exc}", file=sys.stderr)
+        _close_bars()
+        print(f"steatosis {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk, a vanished network share: the system's words, one line
+        _close_bars()
+        print(f"steatosis {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"steatosis {args.command}: interrupted", file=sys.stderr)
+        _close_bars()
+        print(f"steatosis {args.command}: interrupted; finished images keep their outputs "
+              "(run the same command with --resume to go on)", file=sys.stderr)
         return 130
 
 

@@ -1,10 +1,20 @@
-"""`steatosis quantify`: detect steatosis in images and write the numbers a study needs."""
+"""`steatosis quantify`: detect steatosis in images and write the numbers a study needs.
+
+:class:`QuantifyTask` measures one image (read from its path, wherever it runs) and writes its
+mask and GeoJSON; :func:`quantify` runs it over the inputs (here or on a dask cluster, see
+:mod:`.batch`) and writes the tables from the per-image results in input order.
+"""
 
 from __future__ import annotations
 
+import os
+import threading
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from .batch import BatchResult, Job, load_once, per_process, run_batch, write_failures
+from .data.atomic import output_folder
 from .data.images import read_image, tiff_pixel_size_um, write_mask
 from .data.sources import collect_images
 from .data.tables import columns_of, write_table
@@ -14,66 +24,143 @@ from .measure import image_measurements, patient_summary, split_vacuoles, vacuol
 from .preprocess import tissue_mask
 
 
+NET_LOCK = threading.Lock()  # threads of one process (dask worker) take turns on the network; TensorFlow uses every core
+
+
+def unet_detector(model: str | None = None, scale: float = 1.0, threshold: float | None = None, tile: int = 1036):
+    """A U-Net :class:`~.unet.detector.Detector`, loaded once per process (per dask worker) and kept."""
+    from .unet.detector import Detector  # noqa: PLC0415
+
+    return per_process(("unet", model, scale, threshold, tile, str(file_stamp(model))),
+                       lambda: Detector.load(model, scale=scale, threshold=threshold, tile=tile))
+
+
+def classical_model(model: str):
+    """A classical model, loaded once per process and kept."""
+    from .classical.model import load_classifier  # noqa: PLC0415
+
+    return per_process(("classical", model, str(file_stamp(model))), lambda: load_classifier(model))
+
+
 def steatosis_detector(method: str, model: str | None = None, scale: float = 1.0,
                        threshold: float | None = None) -> tuple[Callable, str]:
     """``(rgb -> bool mask, description)`` for the U-Net or the classical pipeline."""
     if method == "unet":
-        from .unet.detector import Detector  # noqa: PLC0415
+        det = unet_detector(model, scale, threshold)
 
-        det = Detector.load(model, scale=scale, threshold=threshold)
-        return det.mask, det.description
+        def detect(rgb):
+            with NET_LOCK:
+                return det.mask(rgb)
+
+        return detect, det.description
     if threshold is not None:
         raise SteatosisError("--threshold is for the U-Net; the classical pipeline decides per region")
     if method == "classical":
-        from .classical.model import load_classifier  # noqa: PLC0415
         from .classical.pipeline import predict_steatosis  # noqa: PLC0415
 
         if not model:
             raise SteatosisError("--method classical needs --model (made by steatosis train-classical)")
-        clf = load_classifier(model)
+        clf = classical_model(model)
         return (lambda rgb: predict_steatosis(clf, rgb).mask), f"classical ({clf.classifier})"
     raise SteatosisError(f"unknown method {method!r}; use unet or classical")
 
 
-def quantify(inputs, out, method="unet", model=None, pixel_size_um=None, macro_cutoff=None, fibrosis="none",
-             progress=None, scale: float = 1.0, threshold: float | None = None) -> dict:
-    sources = collect_images(inputs)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    detect, description = steatosis_detector(method, model, scale, threshold)
-    fib_t = None
-    if fibrosis != "none":
-        from .fibrosis import preset  # noqa: PLC0415
+def file_stamp(path: str | None) -> dict | None:
+    """Size and time of a model file, so that a record made with another model is not reused."""
+    if not path:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return dict(path=str(path), size=st.st_size, mtime_ns=st.st_mtime_ns)
 
-        fib_t = preset(fibrosis)
-    physician = {}
-    image_rows, vacuoles = [], []
-    for k, src in enumerate(sources):
-        rgb = read_image(src.path)
-        px = pixel_size_um or tiff_pixel_size_um(src.path)
+
+def require_colour(rgb, name) -> None:
+    """Hue-based fibrosis has nothing to work on in a grey image: refuse it rather than report 0 %."""
+    if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
+        raise SteatosisError(f"{name}: grey-scale image has no colour; fibrosis thresholds need a stained colour image")
+
+
+@dataclass(frozen=True)
+class QuantifyTask:
+    """Measure one image: masks, GeoJSON, the per-image row and the vacuole rows."""
+
+    method: str = "unet"
+    model: str | None = None
+    pixel_size_um: float | None = None
+    macro_cutoff: float | None = None
+    fibrosis: str = "none"
+    scale: float = 1.0
+    threshold: float | None = None  # U-Net: None is the model card's
+    kind = "quantify"
+
+    def settings(self) -> dict:
+        return {**asdict(self), "model_file": file_stamp(self.model)}
+
+    def outputs(self, stem: str) -> list[str]:
+        return [f"{stem}.steatosis.png", f"{stem}.steatosis.geojson"]
+
+    def load(self) -> tuple[Callable, str]:
+        key = ("steatosis", self.method, self.model, self.scale, self.threshold, str(file_stamp(self.model)))
+        return per_process(key, lambda: steatosis_detector(self.method, self.model, self.scale, self.threshold))
+
+    def __call__(self, job: Job, out: Path) -> dict:
+        detect, description = self.load()
+        rgb = read_image(job.path)
+        px = self.pixel_size_um or tiff_pixel_size_um(job.path)
         tissue = tissue_mask(rgb)
         fat = detect(rgb) & tissue
         fib = None
-        if fib_t is not None:
-            from .fibrosis import fibrosis_mask  # noqa: PLC0415
+        if self.fibrosis != "none":
+            from .fibrosis import fibrosis_mask, preset  # noqa: PLC0415
 
-            fib = fibrosis_mask(rgb, fib_t, tissue)
+            require_colour(rgb, job.path)
+            fib = fibrosis_mask(rgb, preset(self.fibrosis), tissue)
         labels, _ = split_vacuoles(fat)
-        numbers, _ = image_measurements(fat, tissue, fib, px, macro_cutoff)
-        rows = vacuole_table(fat, px, macro_cutoff, labels=labels)
-        patient = src.patient or src.stem
-        image_rows.append(dict(image=str(src.path), patient=patient, method=description, **numbers))
-        vacuoles += [dict(image=str(src.path), patient=patient, **r) for r in rows]
-        write_mask(out / f"{src.stem}.steatosis.png", fat)
-        write_geojson(out / f"{src.stem}.steatosis.geojson",
-                      mask_to_geojson(fat, "Steatosis") if fib is None else _with_fibrosis(fat, fib))
-        if src.dataset is not None:
-            physician.update(src.dataset.physician_pct("steatosis"))
-        if progress:
-            progress(k + 1, len(sources))
+        numbers, _ = image_measurements(fat, tissue, fib, px, self.macro_cutoff)
+        rows = vacuole_table(fat, px, self.macro_cutoff, labels=labels)
+        patient = job.patient or job.stem
+        geo = mask_to_geojson(fat, "Steatosis")
+        if fib is not None:
+            geo["features"] += mask_to_geojson(fib, "Fibrosis")["features"]
+        write_mask(out / f"{job.stem}.steatosis.png", fat)
+        write_geojson(out / f"{job.stem}.steatosis.geojson", geo)
+        return dict(row=dict(image=str(job.path), patient=patient, method=description, **numbers),
+                    vacuoles=[dict(image=str(job.path), patient=patient, **r) for r in rows])
+
+
+def jobs_of(sources) -> list[Job]:
+    return [Job(str(s.path), s.stem, s.patient) for s in sources]
+
+
+def quantify(inputs, out, method="unet", model=None, pixel_size_um=None, macro_cutoff=None, fibrosis="none",
+             progress=None, scale: float = 1.0, threshold: float | None = None, client=None, resume: bool = False,
+             on_failure: Callable | None = None) -> dict:
+    """Quantify every input image and write per_image.csv, per_patient.csv and vacuoles.csv.
+
+    Images that fail are left out of the tables and listed in failures.csv (``failures`` in
+    the result); the others are finished regardless.
+    """
+    sources = collect_images(inputs)
+    out = output_folder(out)
+    task = QuantifyTask(method, model, pixel_size_um, macro_cutoff, fibrosis, scale, threshold)
+    load_once(task, client)
+    physician = {}
+    for ds in {id(s.dataset): s.dataset for s in sources if s.dataset is not None}.values():
+        physician.update(ds.physician_pct("steatosis"))
+    batch = run_batch(task, jobs_of(sources), out, client=client, resume=resume, progress=progress,
+                      on_failure=on_failure)
+    return write_quantify_tables(out, batch, physician)
+
+
+def write_quantify_tables(out: Path, batch: BatchResult, physician: dict) -> dict:
+    image_rows = [r["row"] for _, r in batch.results]
+    vacuoles = [v for _, r in batch.results for v in r["vacuoles"]]
     patients = patient_summary(image_rows, physician)
-    write_table(out / "per_image.csv", image_rows, columns_of(image_rows))
-    write_table(out / "per_patient.csv", patients, columns_of(patients))
+    write_failures(out, batch.failures)
+    write_table(out / "per_image.csv", image_rows, columns_of(image_rows) or ["image"])
+    write_table(out / "per_patient.csv", patients, columns_of(patients) or ["patient"])
     write_table(out / "vacuoles.csv", vacuoles, columns_of(vacuoles) or ["image"])
     if sum("physician_steatosis_pct" in p for p in patients) >= 3:
         from .measure import r_squared  # noqa: PLC0415
@@ -81,10 +168,6 @@ def quantify(inputs, out, method="unet", model=None, pixel_size_um=None, macro_c
 
         pairs = [(p["steatosis_pct"], p["physician_steatosis_pct"]) for p in patients if "physician_steatosis_pct" in p]
         save_patient_scatter_png(patients, r_squared(*zip(*pairs)), out / "patients_vs_physician.png")
-    return dict(per_image=image_rows, per_patient=patients, vacuoles=vacuoles, method=description)
-
-
-def _with_fibrosis(fat, fib) -> dict:
-    geo = mask_to_geojson(fat, "Steatosis")
-    geo["features"] += mask_to_geojson(fib, "Fibrosis")["features"]
-    return geo
+    return dict(per_image=image_rows, per_patient=patients, vacuoles=vacuoles,
+                method=image_rows[0]["method"] if image_rows else "", failures=batch.failures,
+                skipped=batch.skipped)

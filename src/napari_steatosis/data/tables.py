@@ -15,7 +15,8 @@ from .atomic import atomic_write
 def read_table(path: str | os.PathLike, required: Sequence[str]) -> tuple[list[str], Iterator[tuple[int, dict]]]:
     """The header and ``(line number, row)`` pairs of a CSV file; missing columns are an error.
 
-    Cells are stripped of surrounding spaces; a byte-order mark is ignored.
+    Cells are stripped of surrounding spaces; a byte-order mark (Excel's "CSV UTF-8") and Windows
+    line ends are accepted; a semicolon-separated file is refused with a message that says so.
     """
     path = Path(path)
     if not path.is_file():
@@ -29,6 +30,9 @@ def read_table(path: str | os.PathLike, required: Sequence[str]) -> tuple[list[s
     if not header:
         raise DatasetError(f"{path}: empty file; the header needs the columns {','.join(required)}")
     missing = [c for c in required if c not in header]
+    if missing and len(header) == 1 and ";" in header[0]:
+        raise DatasetError(f"{path}: the columns are separated by semicolons (Excel in some languages saves CSV "
+                           "so); save it as comma-separated CSV (CSV UTF-8)")
     if missing:
         raise DatasetError(f"{path}: missing required column(s) {', '.join(missing)} (need {','.join(required)})")
     reader.fieldnames = header

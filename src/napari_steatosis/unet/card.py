@@ -44,13 +44,17 @@ def load_card(path: str | os.PathLike) -> dict:
 
 def load_model(path: str | os.PathLike):
     """``(model, card)``. Keras safe mode: a file that would run code on load is refused."""
-    import keras  # noqa: PLC0415
+    import zipfile  # noqa: PLC0415
 
     path = Path(path)
     if not path.is_file():
         raise SteatosisError(f"{path}: model file not found")
     if path.suffix != ".keras":
         raise SteatosisError(f"{path}: expected a .keras model file")
+    if not zipfile.is_zipfile(path):  # checked before Keras is imported: a quick, plain answer
+        raise SteatosisError(f"{path}: not a Keras model (a .keras file is a zip archive; this one is not)")
+    import keras  # noqa: PLC0415
+
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 (a foreign or broken file: say so plainly)

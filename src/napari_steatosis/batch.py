@@ -1,0 +1,205 @@
+"""Run one task per image over a batch, here or on a dask.distributed cluster.
+
+A task turns one image (a path the worker reads itself) into its output files and a small
+JSON-able result. :func:`run_one` runs it and then writes the image's *record*,
+``OUT/records/<stem>.<kind>.json`` (the result, the settings and the input file's size and
+time), last and atomically: an image whose record is there and matches is complete, so
+``--resume`` skips it. A failing image gets no output at all (what it wrote is removed), its
+error is kept, and the other images go on. The driver assembles the tables from the results
+in input order, so they do not depend on the order in which workers finish.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+from .data.atomic import atomic_write, remove_stale_temporaries
+from .data.tables import write_table
+
+RECORDS = "records"
+FAILURES = "failures.csv"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image of a batch: what a worker needs to find it and name its outputs."""
+
+    path: str
+    stem: str
+    patient: str | None = None
+
+
+class ImageTask(Protocol):
+    kind: str  # names the records: quantify, predict, fibrosis
+
+    def settings(self) -> dict: ...  # JSON-able; a record made with other settings is not reused
+
+    def outputs(self, stem: str) -> list[str]: ...  # file names in OUT this task writes for an image
+
+    def load(self): ...  # its model, loaded once per process
+
+    def __call__(self, job: Job, out: Path) -> dict: ...  # writes the outputs, returns the result
+
+
+@dataclass
+class BatchResult:
+    results: list[tuple[Job, dict]] = field(default_factory=list)  # in input order
+    failures: list[tuple[Job, str]] = field(default_factory=list)  # in input order
+    skipped: int = 0  # complete from an earlier run (--resume)
+
+
+def record_path(out: Path, kind: str, stem: str) -> Path:
+    return Path(out) / RECORDS / f"{stem}.{kind}.json"
+
+
+def _input_stamp(path: str) -> dict:
+    st = os.stat(path)
+    return dict(path=str(path), size=st.st_size, mtime_ns=st.st_mtime_ns)
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: our own errors already name the file; others say their type."""
+    from .errors import SteatosisError  # noqa: PLC0415
+
+    text = str(exc) if isinstance(exc, SteatosisError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def run_one(task: ImageTask, job: Job, out: str | os.PathLike) -> tuple[str, dict | str]:
+    """Run ``task`` on one image where this is called (a worker): ``("done", result)`` or ``("failed", error)``.
+
+    The record is written last; on any failure or interruption the image's outputs and record
+    are removed, so an image is either complete or absent.
+    """
+    out = Path(out)
+    try:
+        stamp = _input_stamp(job.path)
+        result = task(job, out)
+        record = dict(kind=task.kind, settings=task.settings(), input=stamp, result=result)
+        with atomic_write(record_path(out, task.kind, job.stem)) as tmp:
+            tmp.write_text(json.dumps(record))
+        return "done", result
+    except BaseException as exc:
+        for name in [*task.outputs(job.stem), str(Path(RECORDS) / f"{job.stem}.{task.kind}.json")]:
+            (out / name).unlink(missing_ok=True)
+        if not isinstance(exc, Exception):
+            raise
+        return "failed", one_line(exc)
+
+
+def load_once(task, client=None) -> None:
+    """Load the task's model here (or on one worker) first: a model that cannot be loaded is one
+    clear error before the batch starts, not one failure per image."""
+    if client is None:
+        task.load()
+    else:
+        client.submit(_load, task, pure=False).result()
+
+
+def _load(task) -> None:
+    task.load()
+
+
+def finished_result(task: ImageTask, job: Job, out: Path) -> dict | None:
+    """The result of an earlier run of the same task with the same settings on the same file, if complete."""
+    try:
+        record = json.loads(record_path(out, task.kind, job.stem).read_text())
+        if (record.get("kind") != task.kind or record.get("settings") != json.loads(json.dumps(task.settings()))
+                or record.get("input") != _input_stamp(job.path)):
+            return None
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not all((out / name).is_file() for name in task.outputs(job.stem)):
+        return None
+    return record.get("result")
+
+
+def run_batch(task: ImageTask, jobs: Sequence[Job], out: str | os.PathLike, client=None, resume: bool = False,
+              progress: Callable[[int, int], None] | None = None,
+              on_failure: Callable[[Job, str], None] | None = None) -> BatchResult:
+    """Run ``task`` on every job, in this process or on ``client`` (a dask.distributed Client).
+
+    Workers get only the job (paths and names) and read the image themselves. ``progress(done,
+    total)`` counts images as they finish, in any order; ``on_failure`` hears of each failed image
+    as it happens. Ctrl-C cancels what is still queued; finished images keep their outputs.
+    """
+    out = Path(out)
+    (out / RECORDS).mkdir(exist_ok=True)
+    remove_stale_temporaries(out)
+    remove_stale_temporaries(out / RECORDS)
+    done: dict[str, dict] = {}
+    failed: dict[str, str] = {}
+    pending = []
+    for job in jobs:
+        previous = finished_result(task, job, out) if resume else None
+        if previous is None:
+            pending.append(job)
+        else:
+            done[job.stem] = previous
+    skipped = len(done)
+    total = len(jobs)
+
+    def finish(job: Job, status: str, value) -> None:
+        if status == "done":
+            done[job.stem] = value
+        else:
+            failed[job.stem] = value
+            if on_failure:
+                on_failure(job, value)
+        if progress:
+            progress(len(done) + len(failed), total)
+
+    if progress:
+        progress(len(done), total)
+    if client is None:
+        for job in pending:
+            finish(job, *run_one(task, job, str(out)))
+    else:
+        _run_on_cluster(client, task, pending, out, finish)
+    return BatchResult([(j, done[j.stem]) for j in jobs if j.stem in done],
+                       [(j, failed[j.stem]) for j in jobs if j.stem in failed], skipped)
+
+
+def _run_on_cluster(client, task: ImageTask, jobs: Sequence[Job], out: Path, finish) -> None:
+    from distributed import as_completed  # noqa: PLC0415
+
+    futures = {client.submit(run_one, task, job, str(out), pure=False, key=f"{task.kind}-{job.stem}-{os.urandom(4).hex()}"): job
+               for job in jobs}
+    try:
+        for future in as_completed(list(futures)):
+            job = futures[future]
+            try:
+                status, value = future.result()
+            except Exception as exc:  # noqa: BLE001 (the worker itself died, e.g. out of memory)
+                status, value = "failed", f"{job.path}: worker failed ({one_line(exc)})"
+            finish(job, status, value)
+    except BaseException:
+        client.cancel(list(futures), force=True)
+        raise
+
+
+def write_failures(out: Path, failures: list[tuple[Job, str]]) -> Path | None:
+    """``failures.csv`` (image, error) when images failed; a stale one from an earlier run is removed."""
+    path = Path(out) / FAILURES
+    if not failures:
+        path.unlink(missing_ok=True)
+        return None
+    write_table(path, [dict(image=j.path, error=e) for j, e in failures], ["image", "error"])
+    return path
+
+
+_CACHE: dict = {}
+_CACHE_LOCK = threading.RLock()  # a factory may itself use per_process
+
+
+def per_process(key, factory: Callable[[], object]):
+    """``factory()`` made once per process (per dask worker) and kept: models are loaded once, not per image."""
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = factory()
+        return _CACHE[key]

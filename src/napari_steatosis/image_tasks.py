@@ -1,0 +1,82 @@
+"""The per-image tasks of `steatosis predict` and `steatosis fibrosis` (see :mod:`.batch`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .batch import Job
+from .data.atomic import atomic_write
+from .data.images import read_image, write_mask
+from .quantify import NET_LOCK, classical_model, file_stamp, require_colour, unet_detector
+
+
+@dataclass(frozen=True)
+class PredictTask:
+    """Steatosis mask (and for the U-Net the probability) of one image."""
+
+    method: str
+    model: str | None
+    threshold: float | None = None  # None: the model card's
+    tile: int = 1036
+    scale: float = 1.0
+    kind = "predict"
+
+    def settings(self) -> dict:
+        return {**asdict(self), "model_file": file_stamp(self.model)}
+
+    def outputs(self, stem: str) -> list[str]:
+        return [f"{stem}.steatosis.png"] + ([f"{stem}.probability.tif"] if self.method == "unet" else [])
+
+    def load(self):
+        if self.method == "unet":
+            return unet_detector(self.model, self.scale, self.threshold, self.tile)
+        return classical_model(self.model)
+
+    def __call__(self, job: Job, out: Path) -> dict:
+        model = self.load()
+        rgb = read_image(job.path)
+        if self.method == "unet":
+            import tifffile  # noqa: PLC0415
+
+            with NET_LOCK:
+                prob = model.probability(rgb)
+            mask = model.mask(rgb, prob)
+            write_mask(out / f"{job.stem}.steatosis.png", mask)
+            with atomic_write(out / f"{job.stem}.probability.tif") as tmp:
+                tifffile.imwrite(tmp, prob.astype(np.float32), compression="zlib")
+        else:
+            from .classical.pipeline import predict_steatosis  # noqa: PLC0415
+
+            mask = predict_steatosis(model, rgb).mask
+            write_mask(out / f"{job.stem}.steatosis.png", mask)
+        return dict(steatosis_px=int(np.count_nonzero(mask)))
+
+
+@dataclass(frozen=True)
+class FibrosisTask:
+    """Fibrosis mask and % of tissue of one image, with given HSV thresholds."""
+
+    thresholds: dict
+    kind = "fibrosis"
+
+    def load(self) -> None:  # thresholds only: nothing to load
+        return None
+
+    def settings(self) -> dict:
+        return dict(thresholds=self.thresholds)
+
+    def outputs(self, stem: str) -> list[str]:
+        return [f"{stem}.fibrosis.png"]
+
+    def __call__(self, job: Job, out: Path) -> dict:
+        from .fibrosis import FibrosisThresholds, fibrosis_percent  # noqa: PLC0415
+
+        rgb = read_image(job.path)
+        require_colour(rgb, job.path)
+        mask, pct, tissue = fibrosis_percent(rgb, FibrosisThresholds.from_dict(self.thresholds))
+        write_mask(out / f"{job.stem}.fibrosis.png", mask)
+        return dict(image=str(job.path), patient=job.patient or "", fibrosis_pct=f"{pct:.4f}",
+                    fibrosis_px=int(mask.sum()), tissue_px=int(tissue.sum()))

@@ -1,0 +1,172 @@
+"""Cohorts: dask workers, bad files among good ones, kills and --resume, file modes."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from napari_steatosis.cli import main
+from napari_steatosis.data.synthetic import write_sample_dataset
+
+TABLES = ("per_image.csv", "per_patient.csv", "vacuoles.csv")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """Four small images of two patients, a quickly trained classical model, and a clean single-process run."""
+    root = tmp_path_factory.mktemp("study")
+    ds = write_sample_dataset(root / "ds", patients=2, per_patient=2, size=(160, 200), seed=5)
+    model = root / "cls.skops"
+    assert main(["train-classical", str(ds.root), "--out", str(model), "--n-iter", "1", "--classifier", "logreg"]) == 0
+    clean = root / "clean"
+    assert main(["quantify", str(ds.root), "--out", str(clean), "--method", "classical", "--model", str(model)]) == 0
+    return ds, model, clean
+
+
+def _bad_files(folder: Path, like: Path) -> list[Path]:
+    folder.mkdir()
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "notes.png").write_text("not an image at all")
+    (folder / "cut.png").write_bytes(like.read_bytes()[:400])
+    return sorted(folder.iterdir())
+
+
+def _same_outputs(a: Path, b: Path, stems) -> None:
+    for name in TABLES:
+        assert (a / name).read_text() == (b / name).read_text(), name
+    for stem in stems:
+        for suffix in (".steatosis.png", ".steatosis.geojson"):
+            assert (a / f"{stem}{suffix}").read_bytes() == (b / f"{stem}{suffix}").read_bytes(), stem + suffix
+
+
+def test_two_dask_workers_give_the_same_tables_and_masks_and_bad_files_do_not_stop_them(study, tmp_path, capsys):
+    ds, model, clean = study
+    bad = _bad_files(tmp_path / "bad", ds.image_path(ds.records[0]))
+    out = tmp_path / "cluster"
+    code = main(["quantify", str(ds.root), str(tmp_path / "bad"), "--out", str(out), "--method", "classical",
+                 "--model", str(model), "--workers", "2"])
+    err = capsys.readouterr().err
+    assert code == 1  # the good images are finished, the run still says something went wrong
+    _same_outputs(clean, out, [r.stem for r in ds])
+    lines = err.split("\n")
+    for f in bad:
+        assert any(line.startswith("failed: ") and str(f) in line for line in lines), err
+        assert not list(out.glob(f"{f.stem}.*")) and not list((out / "records").glob(f"{f.stem}.*"))
+    assert "4 done, 3 failed" in err and "Traceback" not in err
+    rows = list(csv.DictReader(open(out / "failures.csv")))
+    assert sorted(r["image"] for r in rows) == sorted(str(f) for f in bad)
+    assert any("file is empty" in r["error"] for r in rows)
+
+
+def test_in_process_local_cluster_matches_whatever_the_order(study, tmp_path):
+    from distributed import Client, LocalCluster
+
+    from napari_steatosis.quantify import quantify
+
+    ds, model, clean = study
+    with LocalCluster(n_workers=3, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        # the images in reverse order, so they finish in another order than in the clean run
+        res = quantify([str(ds.image_path(r)) for r in reversed(ds.records)], tmp_path / "o", method="classical",
+                       model=str(model), client=client)
+    assert [r["image"] for r in res["per_image"]] == [str(ds.image_path(r)) for r in reversed(ds.records)]
+    want = {r["image"]: r for r in csv.DictReader(open(clean / "per_image.csv"))}
+    got = list(csv.DictReader(open(tmp_path / "o" / "per_image.csv")))
+    for row in got:
+        ref = want[row["image"]]
+        assert {k: v for k, v in row.items() if k != "patient"} == {k: v for k, v in ref.items() if k != "patient"}
+
+
+def test_resume_skips_complete_images_and_recomputes_the_rest(study, tmp_path, capsys):
+    ds, model, clean = study
+    out = tmp_path / "r"
+    args = ["quantify", str(ds.root), "--out", str(out), "--method", "classical", "--model", str(model)]
+    assert main(args) == 0
+    a, b, c, _ = [r.stem for r in ds]
+    (out / "records" / f"{a}.quantify.json").unlink()  # stopped before its record: incomplete
+    (out / f"{b}.steatosis.geojson").unlink()  # an output gone: incomplete
+    (out / f"{c}.steatosis.png").write_bytes(b"stale")  # complete by its record: kept as it is
+    for name in TABLES:
+        (out / name).unlink()
+    before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")}
+    capsys.readouterr()
+    assert main(args + ["--resume"]) == 0
+    assert "4 done (2 from an earlier run), 0 failed" in capsys.readouterr().err
+    after = {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")}
+    assert after[f"{a}.steatosis.png"] != before[f"{a}.steatosis.png"]
+    assert after[f"{c}.steatosis.png"] == before[f"{c}.steatosis.png"]
+    for name in TABLES:
+        assert (out / name).read_text() == (clean / name).read_text()
+    # other settings are another computation: nothing is reused
+    assert main(args + ["--resume", "--macro-cutoff", "5"]) == 0
+    assert "4 done, 0 failed" in capsys.readouterr().err
+    assert (out / f"{c}.steatosis.png").read_bytes() == (clean / f"{c}.steatosis.png").read_bytes()
+
+
+def test_sigkill_leaves_only_whole_files_and_resume_finishes_the_table(study, tmp_path):
+    ds, model, clean = study
+    images = tmp_path / "imgs"
+    images.mkdir()
+    src = ds.read_image(ds.records[0])
+    for k in range(12):  # enough images that the kill lands mid-run
+        cv2.imwrite(str(images / f"img{k:02d}.png"), np.ascontiguousarray(np.roll(src, 7 * k, axis=1)[:, :, ::-1]))
+    out = tmp_path / "o"
+    def command(folder):
+        return [sys.executable, "-m", "napari_steatosis.cli", "quantify", str(images), "--out", str(folder),
+                "--method", "classical", "--model", str(model)]
+
+    cmd = command(out)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(list((out / "records").glob("*.json"))) < 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = list((out / "records").glob("*.json"))
+    assert 3 <= len(done) < 12, "the kill should land mid-run"
+    assert not (out / "per_image.csv").exists()
+    for p in out.glob("*"):  # every visible file is whole
+        if p.suffix == ".png":
+            assert cv2.imread(str(p), cv2.IMREAD_UNCHANGED) is not None, p
+        elif p.suffix == ".geojson":
+            json.loads(p.read_text())
+    for p in done:
+        json.loads(p.read_text())
+    proc = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert f"12 done ({len(done)} from an earlier run), 0 failed" in proc.stderr
+    assert not list(out.glob(".*.tmp*")), "temporary files of the killed run are cleaned up"
+    again = tmp_path / "again"
+    subprocess.run(command(again), check=True, capture_output=True, timeout=300)
+    for name in TABLES:
+        assert (out / name).read_text() == (again / name).read_text()
+
+
+def test_outputs_and_labels_follow_the_umask(tmp_path):
+    from napari_steatosis.data import Dataset, write_mask
+
+    old = os.umask(0o007)
+    try:
+        img = tmp_path / "a.png"
+        cv2.imwrite(str(img), np.full((40, 50, 3), (200, 80, 60), np.uint8))
+        assert main(["fibrosis", str(img), "--out", str(tmp_path / "o")]) == 0
+        for name in ("a.fibrosis.png", "fibrosis.csv", "fibrosis_settings.json", "records/a.fibrosis.json"):
+            assert (tmp_path / "o" / name).stat().st_mode & 0o777 == 0o660, name
+        ds = Dataset.create(tmp_path / "ds", [(img, "P1")])
+        rec = ds.records[0]
+        path = ds.write_mask(rec, "steatosis", np.ones((40, 50), bool))
+        assert path.stat().st_mode & 0o777 == 0o660
+        assert (ds.root / "dataset.csv").stat().st_mode & 0o777 == 0o660
+        os.chmod(path, 0o644)  # replacing a file keeps the mode its owner gave it
+        write_mask(path, np.zeros((40, 50), bool))
+        assert path.stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(old)
