@@ -1,0 +1,109 @@
+"""What a user can get wrong on the command line: one line that says what, exit code 2, no traceback."""
+
+import fcntl
+import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from napari_steatosis.cli import main
+
+
+@pytest.fixture
+def files(tmp_path):
+    cv2.imwrite(str(tmp_path / "img.png"), np.full((40, 50, 3), (60, 80, 200), np.uint8))
+    cv2.imwrite(str(tmp_path / "grey.png"), np.full((40, 50), 120, np.uint8))
+    (tmp_path / "junk.keras").write_bytes(b"this is not a model")
+    semi = tmp_path / "semi"
+    semi.mkdir()
+    (semi / "dataset.csv").write_text("image;patient\nimages/img.png;P1\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fibrosis", "{tmp}/img.png", "--out", "{tmp}/img.png/out"], "cannot create the folder"),
+    (["fibrosis", "{tmp}/img.png", "--out", "{tmp}/img.png"], "a file of that name exists"),
+    (["predict", "{tmp}/img.png", "--out", "{tmp}/o", "--tile", "100"], "--tile 100: the U-Net takes tiles of 16k+12"),
+    (["predict", "{tmp}/img.png", "--out", "{tmp}/o", "--model", "{tmp}/junk.keras"], "junk.keras: not a Keras model"),
+    (["fibrosis", "{tmp}/semi", "--out", "{tmp}/o"], "separated by semicolons"),
+    (["fibrosis", "{tmp}/grey.png", "--out", "{tmp}/o"], "grey.png: grey-scale image has no colour"),
+    (["fibrosis", "{tmp}/img.png", "--out", "{tmp}/o", "--workers", "1", "--scheduler", "tcp://h:1"],
+     "--scheduler and --workers exclude each other"),
+])
+def test_user_errors_are_one_line_exit_2(files, capsys, args, message):
+    code = main([a.format(tmp=files) for a in args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    line = [ln for ln in err.split("\n") if message in ln]
+    assert line, err
+    assert re.match(r"(steatosis \w+: error: |failed: )", line[0]), line[0]
+
+
+@pytest.mark.skipif(not Path("/sys").is_dir(), reason="needs Linux /sys, where even root cannot create folders")
+def test_an_output_folder_that_cannot_be_created_is_one_line(files, capsys):
+    assert main(["fibrosis", str(files / "img.png"), "--out", "/sys/steatosis-out/x"]) == 2
+    err = capsys.readouterr().err
+    assert "--out /sys/steatosis-out/x: cannot create the folder (permission denied)" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["quantify", "x.png", "--out", "o", "--pixel-size", "0"], "--pixel-size: must be a number above 0"),
+    (["quantify", "x.png", "--out", "o", "--macro-cutoff", "-3"], "--macro-cutoff: must be a number above 0"),
+    (["quantify", "x.png", "--out", "o", "--workers", "-2"], "--workers: must be a whole number above 0"),
+    (["predict", "x.png", "--out", "o", "--scale", "nan"], "--scale: must be a number above 0"),
+    (["sample", "o", "--patients", "-1"], "--patients: must be a whole number above 0"),
+    (["train-classical", "d", "--out", "m", "--n-iter", "0"], "--n-iter: must be a whole number above 0"),
+])
+def test_nonsense_values_are_usage_errors(capsys, args, message):
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_excel_bom_and_crlf_dataset_is_read(files, capsys):
+    ds = files / "excel"
+    (ds / "images").mkdir(parents=True)
+    cv2.imwrite(str(ds / "images" / "a.png"), np.full((40, 50, 3), (60, 80, 200), np.uint8))
+    (ds / "dataset.csv").write_bytes("\ufeffimage,patient,split\r\nimages/a.png,P1,test\r\n".encode("utf-8"))
+    assert main(["fibrosis", str(ds), "--out", str(files / "o")]) == 0
+    assert "P1" in (files / "o" / "fibrosis.csv").read_text()
+
+
+def test_error_is_not_glued_to_the_progress_bar(tmp_path):
+    """On a terminal the bar is closed (its line ended) before the error is printed."""
+    (tmp_path / "bad.png").write_bytes(b"")
+    cv2.imwrite(str(tmp_path / "ok.png"), np.full((40, 50, 3), (60, 80, 200), np.uint8))
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal 100 columns wide
+    proc = subprocess.Popen([sys.executable, "-m", "napari_steatosis.cli", "quantify", str(tmp_path / "nowhere"),
+                             "--out", str(tmp_path / "o"), "--method", "classical"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(leader)
+    text = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 2
+    bar, error = text.index("quantify: 0img"), text.index("steatosis quantify: error: ")
+    assert bar < error  # the bar was drawn first...
+    assert text[error - 1] == "\n", repr(text)  # ...and its line ended before the error
+    assert "nowhere: no such file or folder" in text[error:].split("\n")[0]
+    assert "Traceback" not in text
