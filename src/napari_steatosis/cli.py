@@ -334,10 +334,11 @@ def cmd_predict(a) -> int:
 
 def cmd_evaluate(a) -> int:
     from .data.dataset import Dataset  # noqa: PLC0415
-    from .evaluate import evaluate, write_evaluation  # noqa: PLC0415
+    from .evaluate import default_split, evaluate, write_evaluation  # noqa: PLC0415
 
     ds = Dataset.open(a.dataset)
-    result = evaluate(ds, a.pred, progress=_progress(len(ds), "evaluate"))
+    split = a.split or default_split(ds)
+    result = evaluate(ds, a.pred, progress=_progress(len(ds), "evaluate"), split=split, seed=a.seed)
     summary = {k: v for k, v in result.items() if k not in ("per_image", "per_patient")}
     if a.out:
         written = write_evaluation(result, a.out)
@@ -345,6 +346,9 @@ def cmd_evaluate(a) -> int:
         print(json.dumps(summary))
         return 0
     r2 = "n/a (needs physician_steatosis_pct for 3+ patients)" if summary["r2"] is None else f"{summary['r2']:.3f}"
+    which = "every patient" if split == "all" else f"the {split} patients"
+    hint = " (--split all for every patient)" if split != "all" and not a.split else ""
+    print(f"scored {which}: {', '.join(summary['patients'])}{hint}")
     print(f"images with masks: {summary['n_images']} of {summary['n_patients']} patients")
     print(f"pooled Jaccard       {summary['jaccard']:.4f}")
     print(f"pooled Dice          {summary['dice']:.4f}")
@@ -485,6 +489,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON object (jaccard, dice, pct_abs_error, "
                                                        "count_abs_error, r2, n_images, n_patients, ...)")
     s.add_argument("--out", help="also write per-image and per-patient CSVs and the plots here")
+    s.add_argument("--split", choices=["all", "train", "val", "test"],
+                   help="score only these patients (default: test when the dataset's split column has test "
+                        "patients, else all)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the patient split when the dataset has no split column")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("quantify", help="per-image and per-patient steatosis (and fibrosis) report",

@@ -8,6 +8,7 @@ from typing import Callable
 
 import numpy as np
 
+from .data.atomic import output_folder
 from .data.dataset import Dataset
 from .data.images import read_mask
 from .data.tables import columns_of, write_table
@@ -24,11 +25,19 @@ def _pred_path(pred_dir: Path, stem: str) -> Path:
     return pred_dir / f"{stem}.steatosis.png"
 
 
-def evaluate(dataset: Dataset, pred_dir: str | Path, progress: Callable[[int, int], None] | None = None) -> dict:
+def default_split(dataset: Dataset) -> str:
+    """``test`` when the dataset's split column names test patients (scores on training data flatter), else ``all``."""
+    recs = dataset.records
+    return "test" if recs and all(r.split for r in recs) and any(r.split == "test" for r in recs) else "all"
+
+
+def evaluate(dataset: Dataset, pred_dir: str | Path, progress: Callable[[int, int], None] | None = None,
+             split: str = "all", seed: int = 0) -> dict:
     """Compare ``pred_dir/<stem>.steatosis.png`` with the dataset's masks and physician scores.
 
     Pixel metrics use the images that have a steatosis mask (pooled Jaccard as in the paper);
-    per-patient predicted % uses every image of the patient that has a prediction.
+    per-patient predicted % uses every image of the patient that has a prediction. ``split``
+    (train, val, test: the split column, else the seeded patient split) limits both to its patients.
     """
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
@@ -36,7 +45,10 @@ def evaluate(dataset: Dataset, pred_dir: str | Path, progress: Callable[[int, in
     physician = dataset.physician_pct("steatosis")
     tp = fp = fn = 0
     per_image, measured = [], []
-    records = list(dataset.records)
+    records = list(dataset.records) if split == "all" else dataset.records_in(split, seed)
+    if not records:
+        raise SteatosisError(f"{dataset.root}: no patient is in the {split} split")
+    physician = {k: v for k, v in physician.items() if k in {r.patient for r in records}}
     for k, rec in enumerate(records):
         path = _pred_path(pred_dir, rec.stem)
         has_truth = dataset.has_label(rec, "steatosis")
@@ -81,6 +93,8 @@ def evaluate(dataset: Dataset, pred_dir: str | Path, progress: Callable[[int, in
         r2_patients=len(pairs),
         n_images=len(per_image),
         n_patients=len({r["patient"] for r in per_image}),
+        split=split,
+        patients=sorted({r["patient"] for r in per_image}),
         per_image=per_image,
         per_patient=patients,
     )
@@ -90,8 +104,7 @@ def write_evaluation(result: dict, out: str | Path) -> list[Path]:
     """CSV tables and the two plots of an evaluation."""
     from .plots import save_image_error_png, save_patient_scatter_png  # noqa: PLC0415
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out)
     written = [out / "evaluation_per_image.csv", out / "evaluation_per_patient.csv"]
     write_table(written[0], result["per_image"], list(result["per_image"][0]))
     write_table(written[1], result["per_patient"], columns_of(result["per_patient"]))
