@@ -66,22 +66,28 @@ def test_two_dask_workers_give_the_same_tables_and_masks_and_bad_files_do_not_st
     assert any("file is empty" in r["error"] for r in rows)
 
 
-def test_in_process_local_cluster_matches_whatever_the_order(study, tmp_path):
+def test_a_running_scheduler_gets_the_work_and_progress_counts_images_as_they_finish(study, tmp_path, capsys):
     from distributed import Client, LocalCluster
 
     from napari_steatosis.quantify import quantify
 
     ds, model, clean = study
-    with LocalCluster(n_workers=3, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
-            Client(cluster) as client:
+    with LocalCluster(n_workers=3, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
+        # through the command line, as a user with a running cluster would
+        assert main(["quantify", str(ds.root), "--out", str(tmp_path / "cli"), "--method", "classical",
+                     "--model", str(model), "--scheduler", cluster.scheduler_address]) == 0
+        _same_outputs(clean, tmp_path / "cli", [r.stem for r in ds])
         # the images in reverse order, so they finish in another order than in the clean run
-        res = quantify([str(ds.image_path(r)) for r in reversed(ds.records)], tmp_path / "o", method="classical",
-                       model=str(model), client=client)
+        seen = []
+        with Client(cluster) as client:
+            res = quantify([str(ds.image_path(r)) for r in reversed(ds.records)], tmp_path / "o",
+                           method="classical", model=str(model), client=client,
+                           progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(k, 4) for k in range(5)]
     assert [r["image"] for r in res["per_image"]] == [str(ds.image_path(r)) for r in reversed(ds.records)]
     want = {r["image"]: r for r in csv.DictReader(open(clean / "per_image.csv"))}
-    got = list(csv.DictReader(open(tmp_path / "o" / "per_image.csv")))
-    for row in got:
-        ref = want[row["image"]]
+    for row in csv.DictReader(open(tmp_path / "o" / "per_image.csv")):
+        ref = want[row["image"]]  # the patient column differs: plain images are their own patients
         assert {k: v for k, v in row.items() if k != "patient"} == {k: v for k, v in ref.items() if k != "patient"}
 
 
@@ -111,13 +117,42 @@ def test_resume_skips_complete_images_and_recomputes_the_rest(study, tmp_path, c
     assert (out / f"{c}.steatosis.png").read_bytes() == (clean / f"{c}.steatosis.png").read_bytes()
 
 
-def test_sigkill_leaves_only_whole_files_and_resume_finishes_the_table(study, tmp_path):
-    ds, model, clean = study
-    images = tmp_path / "imgs"
-    images.mkdir()
+@pytest.fixture(scope="module")
+def images(study, tmp_path_factory):
+    """Twelve images: enough that a kill lands mid-run."""
+    ds = study[0]
+    folder = tmp_path_factory.mktemp("imgs")
     src = ds.read_image(ds.records[0])
-    for k in range(12):  # enough images that the kill lands mid-run
-        cv2.imwrite(str(images / f"img{k:02d}.png"), np.ascontiguousarray(np.roll(src, 7 * k, axis=1)[:, :, ::-1]))
+    for k in range(12):
+        cv2.imwrite(str(folder / f"img{k:02d}.png"), np.ascontiguousarray(np.roll(src, 7 * k, axis=1)[:, :, ::-1]))
+    return folder
+
+
+def _wait_for_records(out: Path, n: int, proc) -> None:
+    deadline = time.monotonic() + 120
+    while len(list((out / "records").glob("*.json"))) < n and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+
+
+def test_ctrl_c_on_a_cluster_cancels_the_rest_and_keeps_finished_images(study, images, tmp_path):
+    ds, model, clean = study
+    out = tmp_path / "o"
+    proc = subprocess.Popen([sys.executable, "-m", "napari_steatosis.cli", "quantify", str(images), "--out", str(out),
+                             "--method", "classical", "--model", str(model), "--workers", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    _wait_for_records(out, 2, proc)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C: the whole process group
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130, err
+    assert "interrupted; finished images keep their outputs" in err and "Traceback" not in err
+    done = {p.name.split(".")[0] for p in (out / "records").glob("*.json")}
+    assert 2 <= len(done) < 12
+    assert {p.name.split(".")[0] for p in out.glob("*.steatosis.png")} == done  # whole images only
+    assert {p.name.split(".")[0] for p in out.glob("*.steatosis.geojson")} == done
+
+
+def test_sigkill_leaves_only_whole_files_and_resume_finishes_the_table(study, images, tmp_path):
+    ds, model, clean = study
     out = tmp_path / "o"
     def command(folder):
         return [sys.executable, "-m", "napari_steatosis.cli", "quantify", str(images), "--out", str(folder),
@@ -125,9 +160,7 @@ def test_sigkill_leaves_only_whole_files_and_resume_finishes_the_table(study, tm
 
     cmd = command(out)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while len(list((out / "records").glob("*.json"))) < 3 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.02)
+    _wait_for_records(out, 3, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = list((out / "records").glob("*.json"))

@@ -96,8 +96,16 @@ def _dask_client(a):
         except (OSError, TimeoutError, ValueError) as exc:
             raise SteatosisError(f"--scheduler {a.scheduler}: cannot reach a dask scheduler ({exc})") from None
     else:
-        cluster = LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.ERROR)
+        import signal  # noqa: PLC0415
+
+        # the worker processes inherit an ignored SIGINT: Ctrl-C (sent to the whole process group)
+        # is this process's to handle, by cancelling the work and closing the cluster
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            cluster = LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0", silence_logs=logging.CRITICAL)
+        finally:
+            signal.signal(signal.SIGINT, previous)
         client = Client(cluster)
     try:
         import importlib.util  # noqa: PLC0415
