@@ -27,11 +27,20 @@ FAILURES = "failures.csv"
 
 @dataclass(frozen=True)
 class Job:
-    """One image of a batch: what a worker needs to find it and name its outputs."""
+    """One image of a batch: what a worker needs to find it and name its outputs.
+
+    ``path`` is absolute, so that a worker started in another folder finds the file; ``shown``
+    is the path as the user gave it, for the tables.
+    """
 
     path: str
     stem: str
     patient: str | None = None
+    shown: str = ""
+
+    @classmethod
+    def of(cls, path, stem: str, patient: str | None = None) -> "Job":
+        return cls(os.path.abspath(path), stem, patient, str(path))
 
 
 class ImageTask(Protocol):
@@ -128,7 +137,7 @@ def run_batch(task: ImageTask, jobs: Sequence[Job], out: str | os.PathLike, clie
     total)`` counts images as they finish, in any order; ``on_failure`` hears of each failed image
     as it happens. Ctrl-C cancels what is still queued; finished images keep their outputs.
     """
-    out = Path(out)
+    out = Path(out).resolve()  # workers may run in another folder
     (out / RECORDS).mkdir(exist_ok=True)
     remove_stale_temporaries(out)
     remove_stale_temporaries(out / RECORDS)
@@ -189,7 +198,7 @@ def write_failures(out: Path, failures: list[tuple[Job, str]]) -> Path | None:
     if not failures:
         path.unlink(missing_ok=True)
         return None
-    write_table(path, [dict(image=j.path, error=e) for j, e in failures], ["image", "error"])
+    write_table(path, [dict(image=j.shown or j.path, error=e) for j, e in failures], ["image", "error"])
     return path
 
 

@@ -108,17 +108,26 @@ def _dask_client(a):
             signal.signal(signal.SIGINT, previous)
         client = Client(cluster)
     try:
-        import importlib.util  # noqa: PLC0415
-
-        # a remote scheduler may have bokeh; a local one serves no dashboard pages without it
-        served = a.scheduler or importlib.util.find_spec("bokeh") is not None
-        if served and "dashboard" in client.scheduler_info().get("services", {}):
+        if _serves(client.dashboard_link):
             _say(f"dask dashboard: {client.dashboard_link}")
         yield client
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _serves(url: str | None) -> bool:
+    """Whether the dashboard answers (without bokeh, or with --no-dashboard, there is only a 404)."""
+    import urllib.request  # noqa: PLC0415
+
+    if not url:
+        return False
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return reply.status == 200
+    except Exception:  # noqa: BLE001 (no dashboard, or not reachable from here)
+        return False
 
 
 def _on_failure(job, error: str) -> None:

@@ -78,5 +78,5 @@ class FibrosisTask:
         require_colour(rgb, job.path)
         mask, pct, tissue = fibrosis_percent(rgb, FibrosisThresholds.from_dict(self.thresholds))
         write_mask(out / f"{job.stem}.fibrosis.png", mask)
-        return dict(image=str(job.path), patient=job.patient or "", fibrosis_pct=f"{pct:.4f}",
+        return dict(image=job.shown, patient=job.patient or "", fibrosis_pct=f"{pct:.4f}",
                     fibrosis_px=int(mask.sum()), tissue_px=int(tissue.sum()))

@@ -126,12 +126,12 @@ class QuantifyTask:
             geo["features"] += mask_to_geojson(fib, "Fibrosis")["features"]
         write_mask(out / f"{job.stem}.steatosis.png", fat)
         write_geojson(out / f"{job.stem}.steatosis.geojson", geo)
-        return dict(row=dict(image=str(job.path), patient=patient, method=description, **numbers),
-                    vacuoles=[dict(image=str(job.path), patient=patient, **r) for r in rows])
+        return dict(row=dict(image=job.shown, patient=patient, method=description, **numbers),
+                    vacuoles=[dict(image=job.shown, patient=patient, **r) for r in rows])
 
 
 def jobs_of(sources) -> list[Job]:
-    return [Job(str(s.path), s.stem, s.patient) for s in sources]
+    return [Job.of(s.path, s.stem, s.patient) for s in sources]
 
 
 def quantify(inputs, out, method="unet", model=None, pixel_size_um=None, macro_cutoff=None, fibrosis="none",
