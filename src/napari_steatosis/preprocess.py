@@ -27,9 +27,10 @@ def grey_percentiles(rgb: np.ndarray, low: float = 0.1, high: float = 99.9) -> t
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     hist = cv2.calcHist([grey], [0], None, [256], [0, 256]).ravel()
     cdf = np.cumsum(hist) / hist.sum()
+    present = np.flatnonzero(hist)  # percentile 0 is the darkest grey present, 100 the brightest
     lo = int(np.searchsorted(cdf, low / 100.0, side="left"))
     hi = int(np.searchsorted(cdf, high / 100.0, side="left"))
-    return lo, min(hi, 255)
+    return int(np.clip(lo, present[0], present[-1])), int(np.clip(hi, present[0], present[-1]))
 
 
 def percentile_normalize(rgb: np.ndarray, low: float = 0.1, high: float = 99.9) -> np.ndarray:
