@@ -24,7 +24,7 @@ def _write_png(path, arr):
 
 
 def _make_dataset(tmp_path, csv_text="image,patient\nimages/a.png,P1\n"):
-    (tmp_path / "images").mkdir()
+    (tmp_path / "images").mkdir(parents=True)
     (tmp_path / "labels").mkdir()
     _write_png(tmp_path / "images" / "a.png", _rgb())
     (tmp_path / "dataset.csv").write_text(csv_text)
@@ -206,6 +206,14 @@ def test_adding_an_image_whose_name_collides_is_refused(tmp_path):
     ("image,patient\nimages/a.txt,P1\n", "not a supported image"),
     ("image,patient,physician_steatosis_pct\nimages/a.png,P1,lots\n", "not a number"),
     ("image,patient,physician_steatosis_pct\nimages/a.png,P1,140\n", "within 0..100"),
+    ("image,patient,physician_fibrosis_pct\nimages/a.png,P1,-1\n", "physician_fibrosis_pct of images/a.png must be"),
+    # one patient, one physician score: two images of P1 that disagree are refused
+    ("image,patient,physician_steatosis_pct\nimages/a.png,P1,20\nimages/b.png,P1,30\n",
+     r"patient P1 has different physician_steatosis_pct values \(20.0, 30.0\)"),
+    ("image,patient,physician_fibrosis_pct\nimages/a.png,P1,2\nimages/b.png,P1,3\n",
+     "patient P1 has different physician_fibrosis_pct"),
+    ("image,patient,split\nimages/a.png,P1,test\nimages/b.png,P1,train\n", "patient P1 is in several splits"),
+    ("image,patient\n,P1\n", "line 2: empty 'image'"),
 ])
 def test_bad_dataset_csv(tmp_path, csv_text, message):
     _make_dataset(tmp_path, csv_text)
@@ -266,3 +274,182 @@ def test_split_column_wins_and_must_be_consistent(tmp_path):
     (tmp_path / "dataset.csv").write_text("image,patient,split\nimages/a.png,P1,test\nimages/b.png,P2,\n")
     with pytest.raises(DatasetError, match="empty for 1"):
         Dataset.open(tmp_path)
+
+
+def test_physician_scores_per_patient(tmp_path):
+    _make_dataset(tmp_path, "image,patient,physician_steatosis_pct,physician_fibrosis_pct\n"
+                            "images/a.png,P1,20,\nimages/b.png,P1,20.0,\nimages/c.png,P2,,\nimages/d.png,P3,0,100\n")
+    ds = Dataset.open(tmp_path)
+    assert ds.physician_pct() == {"P1": 20.0, "P3": 0.0}  # the same score twice is one score; P2 has none
+    assert ds.physician_pct("fibrosis") == {"P3": 100.0}
+
+
+# ------------------------------------------------------------------ points, exact limits
+def test_points_on_the_last_pixel_are_inside_and_one_beyond_is_outside():
+    shape = (40, 50)
+    PointLabels([[0, 0], [39.99, 49.99]], [[39, 49]]).check_inside(shape, "p")
+    for pts, first in (([[40, 1]], "x=1.0, y=40.0"), ([[1, 50]], "x=50.0, y=1.0"), ([[-0.01, 3]], "x=3.0, y=-0.0"),
+                       ([[2, -1]], "x=-1.0, y=2.0")):
+        with pytest.raises(DatasetError, match=rf"p: 1 steatosis point\(s\) lie outside the 50x40 px image \(first at {first}"):
+            PointLabels(pts, []).check_inside(shape, "p")
+    with pytest.raises(DatasetError, match=r"2 not_steatosis point\(s\).*first at x=60.0, y=1.0"):
+        PointLabels([[1, 1]], [[1, 1], [1, 60], [45, 2]]).check_inside(shape, "p")
+    assert len(PointLabels([[1, 1], [2, 2]], [[3, 3]])) == 3 and len(PointLabels()) == 0
+
+
+def test_points_keep_their_class_and_order_and_ignore_other_columns(tmp_path):
+    p = tmp_path / "p.csv"
+    p.write_text("name,x,y,class\na,1.5,2.5,steatosis\nb,3,4,not_steatosis\nc,5,6, steatosis \n")
+    pts = read_points(p)
+    assert pts.positive.tolist() == [[2.5, 1.5], [6.0, 5.0]] and pts.negative.tolist() == [[4.0, 3.0]]
+    write_points(tmp_path / "q.csv", pts)
+    assert (tmp_path / "q.csv").read_text().splitlines() == [
+        "x,y,class", "1.5,2.5,steatosis", "5.0,6.0,steatosis", "3.0,4.0,not_steatosis"]
+
+
+# ------------------------------------------------------------------ splits, exact counts
+@pytest.mark.parametrize("n, fractions, counts", [
+    (10, (0.6, 0.2, 0.2), (6, 2, 2)),
+    (5, (0.6, 0.2, 0.2), (3, 1, 1)),
+    (3, (0.6, 0.2, 0.2), (1, 1, 1)),
+    (2, (0.6, 0.2, 0.2), (1, 1, 0)),
+    (2, (1, 0, 0), (2, 0, 0)),
+    (1, (0.6, 0.2, 0.2), (1, 0, 0)),
+    (4, (0.5, 0, 0.5), (2, 0, 2)),
+    (3, (0, 0, 1), (1, 0, 2)),
+    (12, (8, 0, 4), (8, 0, 4)),
+    (20, (0.6, 0.2, 0.2), (12, 4, 4)),
+])
+def test_patient_split_counts(n, fractions, counts):
+    s = patient_split([f"P{i:02d}" for i in range(n)] * 2, seed=0, fractions=fractions)  # repeats count once
+    assert len(s) == n
+    assert tuple(list(s.values()).count(k) for k in ("train", "val", "test")) == counts
+
+
+def test_patient_split_refuses_bad_fractions():
+    for bad in ((0, 0, 0), (1, -1, 1)):
+        with pytest.raises(DatasetError, match="split fractions must be non-negative and not all zero"):
+            patient_split(["A", "B"], fractions=bad)
+
+
+def test_records_in_a_split_and_the_split_column(tmp_path):
+    _make_dataset(tmp_path, "image,patient,split\nimages/a.png,P1,train\nimages/b.png,P2,val\n"
+                            "images/c.png,P3,test\nimages/d.png,P1,train\n")
+    ds = Dataset.open(tmp_path)
+    assert [r.stem for r in ds.records_in("train")] == ["a", "d"]
+    assert [r.stem for r in ds.records_in("test")] == ["c"]
+    assert ds.patients == ["P1", "P2", "P3"] and len(ds) == 4
+    # without the column: the seeded patient split, the same for every image of a patient
+    _make_dataset(tmp_path / "n", "image,patient\n" + "".join(f"images/i{k}.png,P{k % 5}\n" for k in range(10)))
+    ds = Dataset.open(tmp_path / "n")
+    by_patient = patient_split(ds.patients, seed=3)
+    assert ds.splits(seed=3) == {r.stem: by_patient[r.patient] for r in ds}
+    assert ds.splits(seed=3, fractions=(1, 0, 0)) == {r.stem: "train" for r in ds}
+    assert ds.columns == ["image", "patient", "split"]
+
+
+def test_label_paths_prefer_what_exists(tmp_path):
+    _make_dataset(tmp_path)
+    ds = Dataset.open(tmp_path)
+    rec = ds.record("a")
+    assert ds.label_path(rec, "steatosis") == tmp_path / "labels" / "a.steatosis.png"
+    assert not ds.has_label(rec, "steatosis") and ds.read_points(rec) is None
+    tifffile.imwrite(tmp_path / "labels" / "a.fibrosis.tif", np.full((40, 50), 255, np.uint8))
+    assert ds.label_path(rec, "fibrosis") == tmp_path / "labels" / "a.fibrosis.tif" and ds.has_label(rec, "fibrosis")
+    assert ds.read_mask(rec, "fibrosis", (40, 50)).all()
+    assert ds.label_path(rec, "points") == tmp_path / "labels" / "a.points.csv"
+    with pytest.raises(DatasetError, match="unknown label kind 'nuclei'"):
+        ds.label_path(rec, "nuclei")
+    with pytest.raises(DatasetError, match=r"dataset.csv: no image named 'zz'"):
+        ds.record("zz")
+    assert ds.image_path(rec) == tmp_path / "images" / "a.png"
+
+
+def test_create_refuses_an_existing_dataset_and_bad_patients(tmp_path):
+    _make_dataset(tmp_path / "old")
+    with pytest.raises(DatasetError, match="a dataset already exists here"):
+        Dataset.create(tmp_path / "old")
+    ds = Dataset.create(tmp_path / "new")
+    assert (tmp_path / "new" / "images").is_dir() and (tmp_path / "new" / "labels").is_dir()
+    assert (tmp_path / "new" / "dataset.csv").read_text().splitlines() == ["image,patient,split"]
+    _write_png(tmp_path / "x.png", _rgb())
+    with pytest.raises(DatasetError, match="x.png: a patient id is required"):
+        ds.add_image(tmp_path / "x.png", "  ")
+    with pytest.raises(DatasetError, match="split 'dev' must be one of train, val, test"):
+        ds.add_image(tmp_path / "x.png", "P", split="dev")
+    (tmp_path / "junk.png").write_bytes(b"no image")
+    with pytest.raises(DatasetError, match="junk.png"):
+        ds.add_image(tmp_path / "junk.png", "P")
+    assert not (tmp_path / "new" / "images" / "junk.png").exists() and len(ds) == 0
+    rec = ds.add_image(tmp_path / "x.png", " P7 ", split="test", save=False)
+    assert (rec.patient, rec.split, rec.image) == ("P7", "test", "images/x.png")
+    assert len(Dataset.open(tmp_path / "new")) == 0  # save=False wrote nothing yet
+    ds.save()
+    again = Dataset.open(tmp_path / "new")
+    assert [(r.image, r.patient, r.split) for r in again] == [("images/x.png", "P7", "test")]
+    # an image already inside the folder is recorded without copying
+    ds2 = Dataset.create(tmp_path / "in_place")
+    _write_png(tmp_path / "in_place" / "images" / "y.png", _rgb(seed=2))
+    ds2.add_image(tmp_path / "in_place" / "images" / "y.png", "Q")
+    assert np.array_equal(Dataset.open(tmp_path / "in_place").read_image(ds2.record("y")), _rgb(seed=2))
+
+
+def test_dataset_folder_that_cannot_be_made_is_named(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DatasetError, match="file/sub: cannot create the dataset folder"):
+        Dataset.create(tmp_path / "file" / "sub")
+
+
+# ------------------------------------------------------------------ atomic writes, exact behaviour
+def test_atomic_write_replaces_only_on_success_and_keeps_the_suffix(tmp_path):
+    target = tmp_path / "m.png"
+    with atomic_write(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.suffix == ".png" and tmp.name.startswith(".m.")
+        assert tmp != target and not target.exists()
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.png"]
+    # an empty result is refused and the previous file kept
+    with pytest.raises(SteatosisError, match="writing .*m.png produced no data; the previous file was kept"):
+        with atomic_write(target):
+            pass
+    assert target.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["m.png"]
+    # a writer that removes its temporary file is refused too
+    with pytest.raises(SteatosisError, match="produced no data"):
+        with atomic_write(target) as tmp:
+            tmp.unlink()
+    assert target.read_bytes() == b"new"
+    # Ctrl-C in the middle keeps the previous file and leaves no temporary file
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_write(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise KeyboardInterrupt
+    assert target.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["m.png"]
+
+
+def test_atomic_write_names_a_missing_folder_and_os_errors(tmp_path, monkeypatch):
+    import tempfile
+
+    with pytest.raises(SteatosisError, match=r"cannot write .*nowhere/m.png: folder .*nowhere does not exist"):
+        with atomic_write(tmp_path / "nowhere" / "m.png"):
+            pass
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    with pytest.raises(SteatosisError, match=r"cannot write .*m.png: No space left on device"):
+        with atomic_write(tmp_path / "m.png"):
+            pass
+
+
+def test_atomic_write_syncs_before_renaming(tmp_path, monkeypatch):
+    import os
+
+    order = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (order.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (order.append("replace"), real_replace(a, b))[1])
+    with atomic_write(tmp_path / "t.txt") as tmp:
+        tmp.write_text("data")
+    assert order == ["fsync", "replace"]

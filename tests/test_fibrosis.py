@@ -81,3 +81,106 @@ def test_fibrosis_needs_masks(small_dataset, tmp_path):
     ds = write_sample_dataset(tmp_path / "he", patients=2, per_patient=1, size=(96, 96), stain="he")
     with pytest.raises(SteatosisError, match="no image has a fibrosis mask"):
         tune_from_dataset(Dataset.open(ds.root))
+
+
+def test_tuning_scores_held_out_test_patients_only(small_dataset, monkeypatch):
+    """The held-out Jaccard is measured on the test patients' images, never on a tuning image."""
+    import napari_steatosis.fibrosis as fib
+    from napari_steatosis.measure import pooled_jaccard
+
+    seen = {}
+    real = fib.tune_thresholds
+
+    def spy(images, masks, base=None, heldout=(), **kw):
+        heldout = list(heldout)
+        seen["tuning"] = [im.tobytes() for im in images]
+        seen["heldout"] = [im.tobytes() for im, _ in heldout]
+        return real(images, masks, base, heldout=heldout, **kw)
+
+    monkeypatch.setattr(fib, "tune_thresholds", spy)
+    res = fib.tune_from_dataset(small_dataset)
+    stem_of = {small_dataset.read_image(r).tobytes(): r.stem for r in small_dataset}
+    tuning, held = {stem_of[b] for b in seen["tuning"]}, {stem_of[b] for b in seen["heldout"]}
+    splits = small_dataset.splits(0)
+    labelled = {r.stem for r in small_dataset if small_dataset.has_label(r, "fibrosis")}
+    assert held and held == {s for s in labelled if splits[s] == "test"}
+    assert tuning == labelled - held and not tuning & held
+    assert (res.n_train, res.n_heldout) == (len(tuning), len(held))
+    # and the number is the pooled Jaccard of those images, inside the tissue
+    pairs = []
+    for r in small_dataset:
+        if r.stem in held:
+            rgb = small_dataset.read_image(r)
+            pred, _, tissue = fibrosis_percent(rgb, res.thresholds)
+            pairs.append((pred, small_dataset.read_mask(r, "fibrosis") & tissue))
+    assert res.heldout_jaccard == pytest.approx(pooled_jaccard(pairs), abs=1e-12)
+
+
+def test_tuning_without_test_patients_says_the_heldout_score_is_not_measured(small_dataset, tmp_path):
+    import shutil
+
+    from napari_steatosis.data import Dataset
+
+    root = tmp_path / "nosplit"
+    shutil.copytree(small_dataset.root, root)
+    text = (root / "dataset.csv").read_text().splitlines()
+    header = text[0].split(",")
+    if "split" in header:
+        i = header.index("split")
+        rows = [",".join(v if k != i else "train" for k, v in enumerate(line.split(","))) for line in text[1:]]
+        (root / "dataset.csv").write_text("\n".join([text[0]] + rows) + "\n")
+    else:
+        (root / "dataset.csv").write_text("\n".join([text[0] + ",split"] + [l + ",train" for l in text[1:]]) + "\n")
+    res = tune_from_dataset(Dataset.open(root))
+    assert res.heldout_jaccard is None and res.n_heldout == 0 and res.n_train == len(small_dataset)
+    assert any("held-out Jaccard is not measured" in n for n in res.notes)
+
+
+def test_threshold_limits_are_inclusive():
+    t = FibrosisThresholds(hue_min=100, hue_max=120, sat_min=50, sat_max=200, val_min=60, val_max=220)
+    hsv = np.array([[[100, 50, 60], [120, 200, 220], [99, 100, 100], [121, 100, 100], [110, 49, 100],
+                     [110, 201, 100], [110, 100, 59], [110, 100, 221]]], np.uint8)
+    assert threshold_hsv(hsv, t).tolist() == [[True, True, False, False, False, False, False, False]]
+    wrap = t.replace(hue_min=170, hue_max=3)
+    hsv[0, :, 0] = [170, 179, 0, 3, 169, 4, 90, 175]
+    hsv[0, :, 1:] = 100
+    assert threshold_hsv(hsv, wrap).tolist() == [[True, True, True, True, False, False, False, True]]
+
+
+def test_tuning_separates_known_colours_exactly():
+    # collagen: hue 110, saturated; cytoplasm: hue 160; nuclei: hue 110 but dark (value 40)
+    rng = np.random.default_rng(0)
+    kinds = rng.integers(0, 3, (60, 80))
+    hsv = np.zeros((60, 80, 3), np.uint8)
+    hsv[kinds == 0] = (110, 200, 200)
+    hsv[kinds == 1] = (160, 120, 180)
+    hsv[kinds == 2] = (110, 200, 40)
+    import cv2
+
+    rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    truth = kinds == 0
+    base = preset("trichrome").replace(normalize=False)
+    res = tune_thresholds([rgb], [truth], base, heldout=[(rgb, truth)])
+    t = res.thresholds
+    assert res.train_jaccard == 1.0 and res.heldout_jaccard == 1.0 and res.auc == pytest.approx(1.0)
+    assert t.hue_min <= 110 <= t.hue_max and not t.hue_min <= 160 <= t.hue_max
+    assert 40 < t.val_min <= 200 and t.sat_min <= 200 and t.normalize is False
+    assert np.array_equal(fibrosis_mask(rgb, t), truth)
+    assert res.n_train == 1 and res.n_heldout == 1 and res.criterion.startswith("maximum pooled Jaccard")
+    assert res.fpr[res.chosen_index] == 0 and res.tpr[res.chosen_index] == 1
+    s = res.summary()
+    assert s["heldout_jaccard"] == 1.0 and s["thresholds"] == t.to_dict() and s["operating_point"]["tpr"] == 1.0
+
+
+def test_presets_are_copies_and_threshold_types_are_checked():
+    p = preset("trichrome")
+    p.hue_min = 0
+    assert preset("trichrome").hue_min == 100
+    assert preset("sirius-red").hue_min > preset("sirius-red").hue_max  # wraps around red
+    for bad in (True, 1.5, -1, 256):
+        with pytest.raises(SteatosisError, match="sat_min must be an integer within 0..255"):
+            FibrosisThresholds(sat_min=bad)
+    assert FibrosisThresholds(hue_min=0, hue_max=179, sat_min=0, sat_max=255, val_min=255, val_max=255).val_min == 255
+    with pytest.raises(SteatosisError, match=r"val_min \(200\) is above val_max \(100\)"):
+        FibrosisThresholds(val_min=200, val_max=100)
+    assert isinstance(FibrosisThresholds(hue_min=np.int64(5)).hue_min, int)

@@ -126,3 +126,128 @@ def test_geojson_is_valid_and_round_trips(tmp_path):
     noise = rng.random((60, 70)) > 0.55
     assert np.array_equal(geojson_to_mask(mask_to_geojson(noise), noise.shape), noise)
     json.dumps(geo)  # plain JSON types only
+
+
+def test_overlap_counts_within_a_region_and_shape_check():
+    from napari_steatosis.measure import overlap_counts
+
+    a, b = _half()
+    assert overlap_counts(a, b) == (30, 20, 20)
+    within = Z.copy()
+    within[:, :3] = True  # columns 0..2: a has 30, b has 10 (column 2), both 10
+    assert overlap_counts(a, b, within) == (10, 20, 0)
+    assert jaccard(a, b, within) == pytest.approx(10 / 30) and dice(a, b, within) == pytest.approx(20 / 40)
+    assert jaccard(a, b, Z) == 1.0 and dice(a, b, Z) == 1.0  # nothing inside: agreement
+    with pytest.raises(ValueError, match=r"prediction \(10, 10\) and truth \(10, 9\) differ in shape"):
+        overlap_counts(a, b[:, :9])
+    assert pooled_jaccard([(Z, Z), (Z, Z)]) == 1.0 and pooled_jaccard([(a, Z)]) == 0.0
+
+
+def test_r_squared_needs_three_varied_pairs():
+    assert r_squared([1, 2, 3], [1, 3, 2]) == pytest.approx(0.25)
+    assert np.isnan(r_squared([1, 1, 1], [1, 2, 3])) and np.isnan(r_squared([1, 2, 3], [5, 5, 5]))
+
+
+def test_grade_accepts_0_to_100_only():
+    assert steatosis_grade(100.0) == 3 and steatosis_grade(0.0) == 0
+    for bad in (100.01, -0.01, float("inf")):
+        with pytest.raises(ValueError, match="steatosis % must be within 0..100"):
+            steatosis_grade(bad)
+
+
+def _disks(*circles, shape=(100, 160)):
+    m = np.zeros(shape, np.uint8)
+    for x, y, r in circles:
+        cv2.circle(m, (x, y), r, 1, -1)
+    return m.astype(bool)
+
+
+def test_split_vacuoles_drops_specks_and_keeps_the_rest():
+    m = _disks((40, 40, 20), (120, 60, 10))
+    m[90, 150] = m[90, 151] = True  # a 2 px speck: dropped (min_area 8)
+    labels, n = split_vacuoles(m)
+    assert n == 2 and labels.max() == 2 and labels.dtype == np.int32
+    assert set(np.unique(labels)) == {0, 1, 2} and labels[90, 150] == 0
+    assert (labels > 0).sum() == m.sum() - 2  # nothing else is lost
+    _, n = split_vacuoles(m, min_area=400)
+    assert n == 1  # only the big one (~1250 px) is at least 400 px
+    square = np.zeros((30, 30), bool)
+    square[5:25, 5:25] = True  # a flat plateau of the distance map still gets a marker
+    assert split_vacuoles(square)[1] == 1
+
+
+def test_split_vacuoles_min_distance():
+    m = _disks((60, 50, 18), (88, 50, 18))  # centres 28 px apart: two vacuoles
+    assert split_vacuoles(m)[1] == 2
+    assert split_vacuoles(m, min_distance=30)[1] == 1
+
+
+def test_vacuole_table_exact_rows():
+    m = np.zeros((60, 80), bool)
+    m[10:20, 10:20] = True  # 100 px, centroid (14.5, 14.5)
+    m[30:50, 40:60] = True  # 400 px, centroid x=49.5, y=39.5
+    labels = np.zeros(m.shape, np.int32)
+    labels[10:20, 10:20] = 1
+    labels[30:50, 40:60] = 2
+    rows = vacuole_table(m, labels=labels, macro_cutoff=np.sqrt(400 / np.pi) * 2)
+    assert [(r["vacuole"], r["area_px"], r["centroid_x"], r["centroid_y"]) for r in rows] == \
+        [(1, 100, 14.5, 14.5), (2, 400, 49.5, 39.5)]
+    assert rows[0]["equivalent_diameter_px"] == pytest.approx(np.sqrt(400 / np.pi), abs=0.01)
+    assert [r["type"] for r in rows] == ["microvesicular", "macrovesicular"]  # the cutoff itself is macro
+    assert "area_um2" not in rows[0]
+    # default cutoffs: 30 px without a pixel size, 15 µm with one
+    assert [r["type"] for r in vacuole_table(m, labels=labels)] == ["microvesicular"] * 2  # 11.3 and 22.6 px
+    rows = vacuole_table(m, pixel_size_um=1.0, labels=labels)  # 11.3 and 22.6 µm
+    assert [r["type"] for r in rows] == ["microvesicular", "macrovesicular"]
+    assert rows[1]["area_um2"] == 400.0 and rows[1]["equivalent_diameter_um"] == pytest.approx(22.57, abs=0.01)
+    rows = vacuole_table(m, pixel_size_um=2.0, macro_cutoff=40, labels=labels)  # 22.6 and 45.1 µm
+    assert [r["type"] for r in rows] == ["microvesicular", "macrovesicular"] and rows[0]["area_um2"] == 400.0
+    assert vacuole_table(np.zeros((5, 5), bool)) == []
+    assert len(vacuole_table(m)) == 2  # labels computed when not given
+
+
+def test_image_measurements_exact_numbers():
+    m = np.zeros((60, 80), bool)
+    m[10:20, 10:20] = True  # 100 px, diameter 11.28
+    m[30:50, 40:60] = True  # 400 px, diameter 22.57
+    m[0:6, 70:80] = True  # 60 px, diameter 8.74
+    tissue = np.ones((60, 80), bool)
+    tissue[:, 70:] = False  # the third region lies on glass
+    fib = np.zeros_like(m)
+    fib[55:, :] = True  # 5 rows x 70 tissue columns = 350 px (the 50 beyond the tissue do not count)
+    out, rows = image_measurements(m, tissue, fib, pixel_size_um=0.5, macro_cutoff=10)
+    assert len(rows) == 2
+    assert out["tissue_px"] == 4200 and out["steatosis_px"] == 500 and out["n_vacuoles"] == 2
+    assert out["steatosis_pct"] == round(100 * 500 / 4200, 4)
+    assert out["fibrosis_px"] == 350 and out["fibrosis_pct"] == round(100 * 350 / 4200, 4)
+    assert out["median_diameter_px"] == pytest.approx((11.28 + 22.57) / 2, abs=0.01)
+    assert out["median_diameter_um"] == pytest.approx(out["median_diameter_px"] * 0.5, abs=0.01)
+    assert out["macro_share_pct"] == 80.0  # 400 of 500 px are in the vacuole of 11.3 µm >= 10 µm
+    assert out["tissue_mm2"] == round(4200 * 0.25 / 1e6, 5) and out["pixel_size_um"] == 0.5
+    plain, _ = image_measurements(m, tissue)
+    assert "fibrosis_pct" not in plain and "tissue_mm2" not in plain and "median_diameter_um" not in plain
+    assert plain["macro_share_pct"] == 0.0  # 22.6 px < 30 px
+    empty, _ = image_measurements(np.zeros_like(m), np.zeros_like(m), np.zeros_like(m), pixel_size_um=1)
+    assert (empty["steatosis_pct"], empty["fibrosis_pct"], empty["median_diameter_px"], empty["macro_share_pct"],
+            empty["median_diameter_um"], empty["n_vacuoles"]) == (0.0, 0.0, 0.0, 0.0, 0.0, 0)
+
+
+def test_patient_summary_exact_rows():
+    rows = [dict(patient="B", tissue_px=1000, steatosis_px=100, n_vacuoles=3, fibrosis_px=10),
+            dict(patient="A", tissue_px=3000, steatosis_px=2100, n_vacuoles=5, fibrosis_px=30),
+            dict(patient="A", tissue_px=1000, steatosis_px=700, n_vacuoles=2, fibrosis_px=50),
+            dict(patient="C", tissue_px=0, steatosis_px=0, n_vacuoles=0)]
+    out = patient_summary(rows, {"A": 70.0, "C": 3.0})
+    assert [p["patient"] for p in out] == ["A", "B", "C"]
+    a, b, c = out
+    assert a == dict(patient="A", n_images=2, tissue_px=4000, steatosis_px=2800, steatosis_pct=70.0,
+                     steatosis_grade=3, n_vacuoles=7, fibrosis_pct=2.0, physician_steatosis_pct=70.0,
+                     physician_grade=3)
+    assert b["steatosis_pct"] == 10.0 and b["steatosis_grade"] == 1 and b["fibrosis_pct"] == 1.0
+    assert "physician_steatosis_pct" not in b and "physician_grade" not in b
+    assert c["steatosis_pct"] == 0.0 and "fibrosis_pct" not in c and c["physician_grade"] == 0
+    mixed = patient_summary([dict(patient="A", tissue_px=10, steatosis_px=1, n_vacuoles=1, fibrosis_px=1),
+                             dict(patient="A", tissue_px=10, steatosis_px=1, n_vacuoles=1)])
+    assert "fibrosis_pct" not in mixed[0]  # not every image measured fibrosis: no patient number
+    assert patient_summary([dict(patient="Z", tissue_px=0, steatosis_px=0, n_vacuoles=0, fibrosis_px=0)],
+                           None)[0]["fibrosis_pct"] == 0.0

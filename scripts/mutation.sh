@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Mutation testing of one core module with mutmut 3: small deliberate bugs are put into the
+# module one at a time and the module's fast tests are run; a mutant that no test notices
+# "survives". Slow (minutes to an hour per module), so it runs outside CI.
+#
+#   pip install -e '.[mutation]'                 # mutmut
+#   bash scripts/mutation.sh preprocess          # one module; prints the kill rate at the end
+#   bash scripts/mutation.sh classical/features  # modules are named as under src/napari_steatosis/
+#   MUTATION_DIR=/tmp/mut bash scripts/mutation.sh fibrosis   # keep the work folder (default: a temp one)
+#
+# The repository is copied into a work folder first, so the checkout is never touched, and
+# `mutmut results` / `mutmut show NAME` can be run in $MUTATION_DIR afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+module=${1:-}
+# the fast tests that guard each module (never the napari viewer tests)
+case "$module" in
+  preprocess)         tests=(tests/test_preprocess.py) ;;
+  fibrosis)           tests=(tests/test_fibrosis.py) ;;
+  measure)            tests=(tests/test_measure.py) ;;
+  unet/predict)       tests=(tests/test_unet.py -k "tiled or scale or prediction") ;;
+  classical/*)        tests=(tests/test_classical.py -k "not widget") ;;
+  data/dataset)       tests=(tests/test_dataset_io.py) ;;
+  data/atomic)        tests=(tests/test_dataset_io.py) ;;
+  *) echo "usage: bash scripts/mutation.sh MODULE  (preprocess, fibrosis, measure, unet/predict, classical/NAME, data/dataset, data/atomic)" >&2
+     exit 2 ;;
+esac
+src="src/napari_steatosis/$module.py"
+[ -f "$src" ] || { echo "mutation.sh: $src not found" >&2; exit 2; }
+python3 -c "import mutmut" 2>/dev/null || { echo "mutation.sh: mutmut is not installed: pip install -e '.[mutation]'" >&2; exit 2; }
+
+work=${MUTATION_DIR:-$(mktemp -d -t steatosis-mutation.XXXXXX)}
+mkdir -p "$work"
+rm -rf "$work/src" "$work/tests" "$work/mutants" "$work/sample_data"
+cp -r src tests sample_data "$work/"
+find "$work" -name __pycache__ -prune -exec rm -rf {} +
+
+# pytest arguments as a TOML list
+toml_list() { local out="" a; for a in "$@"; do out+="\"$a\", "; done; echo "[${out%, }]"; }
+cat > "$work/pyproject.toml" <<EOF
+[tool.mutmut]
+source_paths = ["src"]
+only_mutate = ["$src"]
+pytest_add_cli_args_test_selection = $(toml_list "${tests[@]}")
+pytest_add_cli_args = ["-p", "no:xvfb", "-p", "no:napari", "-p", "no:napari-plugin-engine", "-p", "no:cacheprovider",
+                       "-m", "not real", "-W", "ignore::DeprecationWarning"]
+timeout_multiplier = 5.0
+timeout_constant = 10.0
+
+[tool.pytest.ini_options]
+markers = ["tensorflow: imports TensorFlow", "real: needs ../shared/real-tiles"]
+EOF
+
+cd "$work"
+echo "mutating $src with ${tests[*]} in $work" >&2
+export TF_CPP_MIN_LOG_LEVEL=3 MUTATION_TESTING=1
+python3 -m mutmut run --max-children "${MUTATION_JOBS:-1}" >mutmut-run.log 2>&1 || { tail -30 mutmut-run.log >&2; exit 1; }
+python3 -m mutmut export-cicd-stats >/dev/null
+python3 -m mutmut results > survivors.txt || true
+python3 - "$module" <<'EOF'
+import json, sys
+s = json.load(open("mutants/mutmut-cicd-stats.json"))
+killed = s["killed"] + s.get("timeout", 0) + s.get("caught_by_type_check", 0)
+alive = s["survived"] + s.get("no_tests", 0)
+total = killed + alive
+rate = 100.0 * killed / total if total else float("nan")
+print(f"{sys.argv[1]}: {killed} of {total} mutants killed ({rate:.1f} %), {s['survived']} survived, "
+      f"{s.get('no_tests', 0)} not covered by the tests, {s.get('suspicious', 0)} suspicious, "
+      f"{s.get('skipped', 0)} skipped")
+EOF
+echo "survivors: $work/survivors.txt (see one with: cd $work && python3 -m mutmut show NAME)"
