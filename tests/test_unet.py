@@ -218,15 +218,105 @@ def test_same_model_file_predicts_the_same_on_jax(model, tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "jax.npy"), ref, atol=1e-4)
 
 
-def test_scale_runs_the_network_at_another_magnification(model):
-    rgb = np.random.default_rng(3).integers(0, 256, (200, 260, 3), dtype=np.uint8)
-    half = predict_probability(model, rgb, scale=0.5)
+class _WhiteFinder:
+    """A stand-in network for exact checks: 'fat' (1.0) where the input's centre pixel is bright,
+    with the U-Net's valid-convolution geometry (input n -> output n - 120); records its inputs."""
+
+    def __init__(self):
+        self.shapes = []
+
+    def __call__(self, x, training=False):
+        assert training is False
+        self.shapes.append(tuple(x.shape))
+        return (x[:, 60:-60, 60:-60, :1] > 200).astype(np.float32)
+
+
+def test_scale_runs_the_network_at_another_magnification():
+    rgb = np.full((200, 260, 3), (150, 60, 140), np.uint8)
+    rgb[0, 0] = 0
+    cv2.circle(rgb, (170, 80), 40, (250, 250, 250), -1)  # a vacuole 80 px wide, off-centre
+    truth = np.zeros((200, 260), np.uint8)
+    cv2.circle(truth, (170, 80), 40, 1, -1)
+    net = _WhiteFinder()
+    half = predict_probability(net, rgb, scale=0.5)
     assert half.shape == (200, 260) and half.dtype == np.float32
-    small = cv2.resize(rgb, (130, 100), interpolation=cv2.INTER_AREA)
-    direct = cv2.resize(predict_probability(model, small), (260, 200), interpolation=cv2.INTER_LINEAR)
-    np.testing.assert_allclose(half, direct, atol=1e-5)
-    with pytest.raises(SteatosisError, match="scale"):
-        predict_probability(model, rgb, scale=0)
+    # the network saw the image at half size: 100 x 130 px plus its margins, as one valid tile
+    assert net.shapes == [(1, valid_size_at_least(100 + 152), valid_size_at_least(130 + 152), 3)]
+    # and the answer is back at the image's size and place
+    assert np.mean((half >= 0.5) != truth.astype(bool)) < 0.01
+    assert abs(int((half >= 0.5).sum()) - int(truth.sum())) < 0.03 * truth.sum()
+    double = predict_probability(net, rgb, scale=2)
+    assert double.shape == (200, 260) and np.mean((double >= 0.5) != truth.astype(bool)) < 0.005
+    assert net.shapes[-1] == (1, valid_size_at_least(400 + 152), valid_size_at_least(520 + 152), 3)
+    with pytest.raises(SteatosisError, match="scale must be within 0.05..4, got 0"):
+        predict_probability(net, rgb, scale=0)
+    with pytest.raises(SteatosisError, match="scale must be within 0.05..4, got 4.5"):
+        predict_probability(net, rgb, scale=4.5)
+
+
+def _direct_call(model, rgb, context=16, mode="reflect"):
+    """The network run once on the whole image, reflect-padded by its margin plus ``context``
+    and up to a valid size; the output cropped to the image. Returns (crop, whole output)."""
+    from napari_steatosis.unet.patches import prepare_image
+
+    img = prepare_image(rgb).astype(np.float32)
+    h, w = img.shape[:2]
+    m = 60 + context
+    H, W = valid_size_at_least(h + 2 * m), valid_size_at_least(w + 2 * m)
+    padded = np.pad(img, ((m, H - h - m), (m, W - w - m), (0, 0)), mode=mode)
+    y = keras.ops.convert_to_numpy(model(padded[None], training=False))[0, :, :, 0]
+    return y[context:context + h, context:context + w], y
+
+
+def test_tiled_prediction_equals_one_direct_call_on_the_reflect_padded_image(model):
+    rgb = np.random.default_rng(7).integers(0, 256, (300, 341, 3), dtype=np.uint8)
+    expected, whole = _direct_call(model, rgb)
+    for tile in (268, 524, 1036):  # 12 tiles, 2 x 2 tiles, one tile
+        np.testing.assert_allclose(predict_probability(model, rgb, tile=tile), expected, atol=1e-5, err_msg=str(tile))
+    # the comparison would see a tiling off by one pixel, or constant padding at the edges
+    assert np.abs(whole[17:17 + 300, 16:16 + 341] - expected).max() > 1e-3
+    assert np.abs(whole[16:16 + 300, 15:15 + 341] - expected).max() > 1e-3
+    constant, _ = _direct_call(model, rgb, mode="constant")
+    assert np.abs(constant - expected)[:, :20].max() > 1e-3
+
+
+def test_tiled_prediction_of_a_stand_in_network_is_exact_edges_included():
+    from napari_steatosis.unet.patches import prepare_image
+
+    rgb = np.random.default_rng(8).integers(0, 256, (230, 300, 3), dtype=np.uint8)
+    net = _WhiteFinder()
+    expected = (prepare_image(rgb)[:, :, 0] > 200).astype(np.float32)
+    done = []
+    tiled = predict_probability(net, rgb, tile=268, progress=lambda d, t: done.append((d, t)))
+    np.testing.assert_array_equal(tiled, expected)
+    (th, tw), _, origins = tile_plan((230, 300), 268)
+    assert set(net.shapes) == {(1, th, tw, 3)} and len(net.shapes) == len(origins)
+    assert done == [(k + 1, len(origins)) for k in range(len(origins))]
+    np.testing.assert_array_equal(predict_probability(net, prepare_image(rgb), prepared=True), expected)
+
+
+def test_prediction_cancels_between_tiles():
+    from napari_steatosis.errors import Cancelled
+
+    net = _WhiteFinder()
+    calls = iter(range(100))
+    with pytest.raises(Cancelled, match="prediction cancelled"):
+        predict_probability(net, np.zeros((300, 300, 3), np.uint8), tile=268, cancelled=lambda: next(calls) >= 2)
+    assert len(net.shapes) == 2  # two tiles ran, then it stopped
+
+
+def test_tile_plan_covers_the_image_on_the_pooling_grid():
+    for shape, tile in (((300, 341), 268), ((1000, 70), 524), ((2500, 1800), 1036)):
+        (th, tw), (kh, kw), origins = tile_plan(shape, tile)
+        assert is_valid_size(th) and is_valid_size(tw) and th <= valid_size_at_least(tile)
+        rows = sorted({r for r, _ in origins})
+        cols = sorted({c for _, c in origins})
+        assert rows == list(range(0, shape[0], kh)) and cols == list(range(0, shape[1], kw))
+        assert all(r % 16 == 0 and c % 16 == 0 for r, c in origins)
+        assert th - 120 - 2 * 16 >= kh or len(rows) == 1  # kept block plus context fits in the output
+    assert tile_plan((100, 100), 1036) == ((252, 252), (100, 100), [(0, 0)])
+    with pytest.raises(ValueError, match="too small for a context"):
+        tile_plan((1000, 1000), 124, context=16)
 
 
 def test_fine_tuning_starts_from_the_given_model(tiny_dataset, tmp_path, model, capsys):
