@@ -105,16 +105,21 @@ def test_train_and_predict_through_the_cli(trained, small_dataset, tmp_path, cap
     model = load_classifier(trained)
     assert model.summary["n_positive"] > 50 and model.summary["n_negative"] > 5
     assert set(model.summary["importances"]) == set(FEATURES)
+    # trained on the train and val patients only: the test patients are held out
+    splits = small_dataset.splits(0)
+    seen = [r for r in small_dataset if splits[r.stem] != "test"]
+    held = [r for r in small_dataset if splits[r.stem] == "test"]
+    assert held and model.summary["n_images"] == len(seen)
+    assert model.summary["n_patients"] == len({r.patient for r in seen}) < len(small_dataset.patients)
     out = tmp_path / "pred"
-    assert main(["predict", str(small_dataset.root), "--method", "classical", "--model", str(trained),
-                 "--out", str(out)]) == 0
+    assert main(["predict", *(str(small_dataset.image_path(r)) for r in held), "--method", "classical",
+                 "--model", str(trained), "--out", str(out)]) == 0
     from napari_steatosis.data import read_mask
     from napari_steatosis.measure import pooled_jaccard
 
-    pairs = [(read_mask(out / f"{r.stem}.steatosis.png"), small_dataset.read_mask(r, "steatosis"))
-             for r in small_dataset]
-    assert pooled_jaccard(pairs) > 0.6
-    values = np.unique(cv2.imread(str(out / f"{small_dataset.records[0].stem}.steatosis.png"), cv2.IMREAD_UNCHANGED))
+    pairs = [(read_mask(out / f"{r.stem}.steatosis.png"), small_dataset.read_mask(r, "steatosis")) for r in held]
+    assert pooled_jaccard(pairs) > 0.6  # on patients it never saw
+    values = np.unique(cv2.imread(str(out / f"{held[0].stem}.steatosis.png"), cv2.IMREAD_UNCHANGED))
     assert set(values) <= {0, 255}
 
 
@@ -198,11 +203,20 @@ def test_widget_cancel_and_image_training(make_napari_viewer, qtbot, small_datas
     viewer.open_sample("napari-steatosis", "trichrome")
     w = ClassicalWidget(viewer)
     w.n_iter.setValue(500)
+    # Cancel while the images are read: no model, and the user is told so
     job = w.train_from_dataset(str(small_dataset.root))
     w.cancel_btn.click()
     qtbot.waitUntil(lambda: job.finished, timeout=120000)
+    assert w.model is None and not errors
+    assert any("cancelled" in i and "no model was made" in i for i in infos), infos
     assert w.train_ds_btn.isEnabled()  # usable again
-    assert w.model is not None or infos or errors  # cancelled: best so far kept, or told why not
+    # Cancel once the search has scored a setting: the best setting so far is kept
+    job = w.train_from_dataset(str(small_dataset.root))
+    qtbot.waitUntil(lambda: w.progress.maximum() == 500 and w.progress.value() >= 1, timeout=120000)
+    w.cancel_btn.click()
+    qtbot.waitUntil(lambda: job.finished, timeout=120000)
+    assert w.model is not None and not errors
+    assert "cross-validated F1" in w.summary.text()
     w.n_iter.setValue(2)
     job = w.train_from_image()
     qtbot.waitUntil(lambda: job.finished, timeout=120000)

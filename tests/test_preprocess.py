@@ -177,3 +177,42 @@ def test_percent_of_tissue_counts_only_tissue():
     tissue[:, :5] = True
     mask[:2, :] = True  # 10 of its 20 pixels are in the tissue
     assert percent_of_tissue(mask, tissue) == 20.0
+
+
+@pytest.mark.parametrize("glass, is_glass", [((240, 212, 240), True),    # saturation 30: glass
+                                             ((240, 211, 240), False),   # saturation 31: pale tissue
+                                             ((215, 215, 215), True),    # value 215: glass
+                                             ((214, 214, 214), False)])  # value 214: tissue
+def test_glass_colour_limits_are_saturation_30_and_value_215(glass, is_glass):
+    rgb = _glass_slide(128, 256, glass_cols=100)
+    rgb[:, :100] = glass
+    t = tissue_mask(rgb)
+    assert (not t[:, :90].any()) == is_glass and t[:, 110:].all()
+
+
+def test_a_white_region_of_exactly_the_minimum_area_is_glass():
+    rgb = _glass_slide(128, 256, glass_cols=0)
+    rgb[20:80, 30:100] = (242, 241, 244)
+    area = int((~tissue_mask(rgb, min_background_fraction=1e-4)).sum())  # the region's measured area
+    assert 3000 < area < 5000
+    assert not tissue_mask(rgb, min_background_fraction=area / (128 * 256))[40:60, 50:80].any()
+    assert tissue_mask(rgb, min_background_fraction=(area + 1) / (128 * 256)).all()
+
+
+def test_thin_white_cracks_are_tissue_not_glass():
+    """Tears and sinusoids 3 px wide are removed by the 5x5 opening even when they connect into a
+    network larger than the glass limit: only broad white areas are glass."""
+    rgb = _glass_slide(200, 200, glass_cols=0)
+    rgb[::20, :] = rgb[1::20, :] = rgb[2::20, :] = (242, 241, 244)  # a grid of 3 px cracks, 30 % of the image
+    rgb[:, ::20] = rgb[:, 1::20] = rgb[:, 2::20] = (242, 241, 244)
+    assert tissue_mask(rgb).all()
+    rgb[:, 100:] = (242, 241, 244)  # a broad glass area joined to the cracks
+    t = tissue_mask(rgb)
+    assert not t[:, 105:].any() and t[5:15, 5:15].all()
+
+
+def test_flat_image_result_is_a_copy():
+    flat = np.full((10, 10, 3), 77, np.uint8)
+    out = percentile_normalize(flat)
+    out[0, 0] = 0
+    assert flat[0, 0, 0] == 77
