@@ -23,12 +23,20 @@ def readme_usage() -> dict[str, list[str]]:
     block = README.read_text().split("## Command line")[1].split("```text")[1].split("```")[0]
     lines: dict[str, str] = {}
     current = None
+    shared = []
     for line in block.splitlines():
+        if line.startswith("#"):  # "# predict, quantify and fibrosis also take: [--workers N] ..."
+            names, _, options = line[1:].partition("also take:")
+            shared.append((re.findall(r"[a-z][a-z-]+", names.replace(" and ", ",")), options))
+            continue
         if line.startswith("steatosis "):
             current = line.split()[1]
             lines[current] = line
         elif line.strip() and current:
             lines[current] += " " + line.strip()
+    for names, options in shared:
+        for cmd in names:
+            lines[cmd] += " " + options
     return {cmd: re.findall(r"(--[a-z][a-z-]*)", text) for cmd, text in lines.items()}
 
 

@@ -110,7 +110,10 @@ def test_evaluate_prints_the_scores_and_json_agrees(example, capsys):
     _, text, _ = outputs[3]
     values = dict(re.findall(r"^(pooled Jaccard|pooled Dice|steatosis % error|R² vs physician)\s+([0-9.]+)", text, re.M))
     assert set(values) == {"pooled Jaccard", "pooled Dice", "steatosis % error", "R² vs physician"}, text
-    assert "images with masks: 24 of 12 patients" in text
+    test_patients = sorted({r.patient for r in Dataset.open(root / "study") if r.split == "test"})
+    assert len(test_patients) == 4  # --splits 8,0,4: evaluate scores the 4 held-out patients by default
+    assert f"scored the test patients: {', '.join(test_patients)}" in text
+    assert "images with masks: 8 of 4 patients" in text
     assert main(["evaluate", str(root / "study"), "--pred", str(root / "pred"), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert {"jaccard", "dice", "pct_abs_error", "count_abs_error", "r2", "n_images", "n_patients"} <= set(res)
@@ -120,7 +123,8 @@ def test_evaluate_prints_the_scores_and_json_agrees(example, capsys):
     assert float(values["R² vs physician"]) == pytest.approx(res["r2"], abs=1e-3)
     # and the scores are what the shipped model is worth on generated liver (README: held-out 0.946)
     assert res["jaccard"] > 0.8 and res["pct_abs_error"] < PCT_TOLERANCE and res["r2"] > 0.8
-    assert res["n_images"] == 24 and res["n_patients"] == 12
+    assert res["n_images"] == 8 and res["n_patients"] == 4
+    assert res["split"] == "test" and res["patients"] == test_patients
     files = {p.name for p in (root / "evaluation").iterdir()}
     assert {"evaluation_per_image.csv", "evaluation_per_patient.csv", "per_image_error.png",
             "patients_vs_physician.png"} <= files

@@ -185,7 +185,7 @@ def test_cancel_keeps_the_previous_model_intact(tiny_dataset, tmp_path, model):
 def test_foreign_files_are_refused(tmp_path):
     bad = tmp_path / "bad.keras"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(SteatosisError, match="cannot load this model safely"):
+    with pytest.raises(SteatosisError, match="bad.keras: not a Keras model"):
         load_model(bad)
     with pytest.raises(SteatosisError, match="not found"):
         load_model(tmp_path / "none.keras")
