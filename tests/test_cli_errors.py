@@ -107,3 +107,16 @@ def test_error_is_not_glued_to_the_progress_bar(tmp_path):
     assert text[error - 1] == "\n", repr(text)  # ...and its line ended before the error
     assert "nowhere: no such file or folder" in text[error:].split("\n")[0]
     assert "Traceback" not in text
+
+
+def test_a_prediction_of_the_wrong_size_is_named(tmp_path, capsys):
+    from napari_steatosis.data import write_mask
+    from napari_steatosis.data.synthetic import write_sample_dataset
+
+    ds = write_sample_dataset(tmp_path / "ds", patients=1, per_patient=1, size=(96, 128), seed=1)
+    (tmp_path / "pred").mkdir()
+    write_mask(tmp_path / "pred" / f"{ds.records[0].stem}.steatosis.png", np.zeros((50, 50), bool))
+    assert main(["evaluate", str(ds.root), "--pred", str(tmp_path / "pred")]) == 2
+    err = capsys.readouterr().err
+    line = [ln for ln in err.split("\n") if "error:" in ln][0]
+    assert f"{ds.records[0].stem}.steatosis.png" in line and "Traceback" not in err

@@ -203,3 +203,25 @@ def test_outputs_and_labels_follow_the_umask(tmp_path):
         assert path.stat().st_mode & 0o777 == 0o644
     finally:
         os.umask(old)
+
+
+def test_each_worker_loads_the_model_once_not_per_image(study, images, tmp_path, monkeypatch):
+    import shutil
+
+    from distributed import Client, LocalCluster
+
+    import napari_steatosis.classical.model as model_module
+    from napari_steatosis.quantify import quantify
+
+    ds, model, clean = study
+    fresh = tmp_path / "fresh.skops"  # a file this process has not loaded yet
+    shutil.copyfile(model, fresh)
+    loads = []
+    real = model_module.load_classifier
+    monkeypatch.setattr(model_module, "load_classifier", lambda path: loads.append(path) or real(path))
+    # two worker threads of this one process: one process, one load, whatever the number of images
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        res = quantify([images], tmp_path / "o", method="classical", model=str(fresh), client=client)
+    assert len(res["per_image"]) == 12
+    assert loads == [str(fresh)]
