@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -77,6 +78,8 @@ def test_a_running_scheduler_gets_the_work_and_progress_counts_images_as_they_fi
         assert main(["quantify", str(ds.root), "--out", str(tmp_path / "cli"), "--method", "classical",
                      "--model", str(model), "--scheduler", cluster.scheduler_address]) == 0
         _same_outputs(clean, tmp_path / "cli", [r.stem for r in ds])
+        err = capsys.readouterr().err
+        assert re.search(r"^(dask dashboard: http://\S+/status|no dask dashboard: it needs bokeh)", err, re.M), err
         # the images in reverse order, so they finish in another order than in the clean run
         seen = []
         with Client(cluster) as client:

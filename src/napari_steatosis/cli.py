@@ -108,8 +108,9 @@ def _dask_client(a):
             signal.signal(signal.SIGINT, previous)
         client = Client(cluster)
     try:
-        if _serves(client.dashboard_link):
-            _say(f"dask dashboard: {client.dashboard_link}")
+        line = _dashboard(client.dashboard_link)
+        if line:
+            _say(line)
         yield client
     finally:
         client.close()
@@ -117,17 +118,20 @@ def _dask_client(a):
             cluster.close()
 
 
-def _serves(url: str | None) -> bool:
-    """Whether the dashboard answers (without bokeh, or with --no-dashboard, there is only a 404)."""
+def _dashboard(url: str | None) -> str | None:
+    """A line about the dask dashboard, or None when there is none (``--no-dashboard``, unreachable)."""
     import urllib.request  # noqa: PLC0415
 
     if not url:
-        return False
+        return None
     try:
         with urllib.request.urlopen(url, timeout=2) as reply:
-            return reply.status == 200
+            page = reply.read(2000).decode(errors="replace")
     except Exception:  # noqa: BLE001 (no dashboard, or not reachable from here)
-        return False
+        return None
+    if "needs bokeh" in page:  # distributed's placeholder page
+        return "no dask dashboard: it needs bokeh (pip install 'bokeh>=3.1')"
+    return f"dask dashboard: {url}"
 
 
 def _on_failure(job, error: str) -> None:
