@@ -228,3 +228,31 @@ def test_each_worker_loads_the_model_once_not_per_image(study, images, tmp_path,
         res = quantify([images], tmp_path / "o", method="classical", model=str(fresh), client=client)
     assert len(res["per_image"]) == 12
     assert loads == [str(fresh)]
+
+
+def _sum_chunk(shared, chunk):
+    from distributed import get_worker
+
+    time.sleep(0.05)  # a block takes a while
+    return sum(shared[i] for i in chunk), get_worker().name
+
+
+def _sum_all(data, out):
+    from napari_steatosis.batch import fan_out
+
+    return fan_out(_sum_chunk, data, [range(k, k + 10) for k in range(0, len(data), 10)])
+
+
+def test_blocks_of_one_task_fan_out_over_the_workers_and_come_back_in_order():
+    """What spreads one big slide's blocks over the cluster: a task's chunks run on every worker."""
+    from distributed import Client, LocalCluster
+
+    from napari_steatosis.batch import fan_out
+
+    data = list(range(200))
+    here = fan_out(lambda shared, chunk: sum(shared[i] for i in chunk), data, [range(k, k + 10) for k in range(0, 200, 10)])
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        got = client.submit(_sum_all, data, None, pure=False).result()
+    assert [s for s, _ in got] == here == [sum(range(k, k + 10)) for k in range(0, 200, 10)]
+    assert len({w for _, w in got}) == 2  # both workers took chunks, though one task asked

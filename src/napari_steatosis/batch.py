@@ -192,6 +192,29 @@ def _run_on_cluster(client, task: ImageTask, jobs: Sequence[Job], out: Path, fin
         raise
 
 
+def fan_out(fn: Callable, shared, chunks: Sequence) -> list:
+    """``[fn(shared, chunk) for chunk in chunks]``, spread over the cluster when called inside a task of
+    a dask worker (e.g. the blocks of one big slide), else one after another right here.
+
+    ``shared`` (a slide's plan) is sent to the cluster once; the calling task steps aside while
+    its chunks run, so it holds no worker thread. Results come back in the order of ``chunks``.
+    """
+    try:
+        from distributed import get_worker, worker_client  # noqa: PLC0415
+
+        get_worker()
+    except (ImportError, ValueError):  # not on a dask worker
+        return [fn(shared, chunk) for chunk in chunks]
+    with worker_client() as client:
+        shared_future = client.scatter(shared, broadcast=True)  # on every worker: no pull towards one
+        futures = [client.submit(fn, shared_future, chunk, pure=False) for chunk in chunks]
+        try:
+            return client.gather(futures)
+        except BaseException:
+            client.cancel(futures)
+            raise
+
+
 def write_failures(out: Path, failures: list[tuple[Job, str]]) -> Path | None:
     """``failures.csv`` (image, error) when images failed; a stale one from an earlier run is removed."""
     path = Path(out) / FAILURES
