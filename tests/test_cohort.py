@@ -80,6 +80,14 @@ def test_a_running_scheduler_gets_the_work_and_progress_counts_images_as_they_fi
         _same_outputs(clean, tmp_path / "cli", [r.stem for r in ds])
         err = capsys.readouterr().err
         assert re.search(r"^(dask dashboard: http://\S+/status|no dask dashboard: it needs bokeh)", err, re.M), err
+        # predict and fibrosis go the same way and write what they write in one process
+        for cmd, extra in (("predict", ["--method", "classical", "--model", str(model)]), ("fibrosis", [])):
+            for where, how in (("one", []), ("many", ["--scheduler", cluster.scheduler_address])):
+                assert main([cmd, str(ds.root), "--out", str(tmp_path / f"{cmd}-{where}"), *extra, *how]) == 0
+            names = sorted(p.name for p in (tmp_path / f"{cmd}-one").glob("*.*"))
+            assert names and names == sorted(p.name for p in (tmp_path / f"{cmd}-many").glob("*.*"))
+            for name in names:
+                assert (tmp_path / f"{cmd}-one" / name).read_bytes() == (tmp_path / f"{cmd}-many" / name).read_bytes()
         # the images in reverse order, so they finish in another order than in the clean run
         seen = []
         with Client(cluster) as client:
