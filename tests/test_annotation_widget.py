@@ -95,7 +95,7 @@ def test_mis_sized_mask_layer_and_outside_points_are_refused(dock, messages):
     rec = w.current
     before = {p.name: p.read_bytes() for p in (folder / "labels").iterdir()}
     viewer.layers[STEATOSIS_MASK].data = np.zeros((10, 10), np.uint8)
-    w._mark_dirty()
+    w.ws.mark_dirty()
     assert not w.save()
     assert "nothing was saved" in messages[-1] and "10x10" in messages[-1]
     viewer.layers[STEATOSIS_MASK].data = np.zeros(w.shape, np.uint8)

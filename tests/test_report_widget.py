@@ -27,20 +27,27 @@ def test_report_runs_and_shows_tables(make_napari_viewer, qtbot, small_dataset, 
     w.method.setCurrentText("classical")
     w.model_edit.setText(str(classical_model))
     w.fibrosis.setCurrentText("trichrome")
-    w.run()
+    w.run_btn.click()
     assert not w.run_btn.isEnabled() and w.cancel_btn.isEnabled()
     qtbot.waitUntil(lambda: w.process is None, timeout=240000)
     assert not [s for s in shown if "failed" in s], shown
     assert w.image_table.rowCount() == 12 and w.patient_table.rowCount() == 6
     headers = [w.patient_table.horizontalHeaderItem(i).text() for i in range(w.patient_table.columnCount())]
-    assert {"steatosis_grade", "physician_steatosis_pct", "fibrosis_pct"} <= set(headers)
-    col = headers.index("steatosis_pct")
+    assert {"grade", "physician %", "Fibrosis % of tissue"} <= set(headers)
+    col = headers.index("Steatosis % of tissue")
     w.patient_table.sortItems(col)
-    values = [float(w.patient_table.item(i, col).text()) for i in range(6)]
-    assert values == sorted(values)  # numeric sort
-    assert w.figure.axes[0].collections  # the scatter against the physician
-    w.open_row(0)
-    assert OVERLAY in viewer.layers
+    values = [w.patient_table.item(i, col).text() for i in range(6)]
+    assert all(len(v.split(".")[1]) == 1 for v in values)  # one decimal
+    assert [float(v) for v in values] == sorted(float(v) for v in values)  # numeric sort
+    grades = {w.patient_table.item(i, headers.index("grade")).text() for i in range(6)}
+    assert grades <= {"S0, none (<5 %)", "S1, mild (5-33 %)", "S2, moderate (34-66 %)", "S3, severe (>66 %)"}
+    scatter, bland_altman = w.figure.axes
+    assert len(scatter.collections[0].get_offsets()) == 6  # one dot per patient against the physician
+    bands = [t.get_text() for t in scatter.texts if t.get_text() in ("S0", "S1", "S2", "S3")]
+    assert len(bands) >= 2 and bands == ["S0", "S1", "S2", "S3"][:len(bands)]  # the grade bands in view
+    assert bland_altman.get_title() == "Bland–Altman" and len(bland_altman.collections[0].get_offsets()) == 6
+    w.image_table.cellClicked.emit(0, 0)
+    assert OVERLAY in viewer.layers and w.ws.record.stem == w.image_table.item(0, 0).text()
     w.export(str(tmp_path / "exp"))
     names = {p.name for p in (tmp_path / "exp").iterdir()}
     assert {"per_image.csv", "per_patient.csv", "vacuoles.csv"} <= names
@@ -54,7 +61,7 @@ def test_report_refuses_bad_settings(make_napari_viewer, monkeypatch, tmp_path):
     shown = []
     monkeypatch.setattr(jobs, "notify_error", lambda e: shown.append(jobs.user_message(e)))
     w = ReportWidget(make_napari_viewer())
-    w.run()
+    w.run_btn.click()
     assert "choose a dataset folder" in shown[-1]
     w.dataset_edit.setText(str(tmp_path))
     w.run()

@@ -36,27 +36,27 @@ def tiny_dataset(tmp_path_factory):
 
 @pytest.fixture
 def dock(make_napari_viewer, monkeypatch):
-    from napari_steatosis.widgets import jobs, unet_widget
+    from napari_steatosis.widgets import jobs, unet_run, unet_training, unet_widget
 
     shown = []
     monkeypatch.setattr(jobs, "notify_error", lambda exc: shown.append(jobs.user_message(exc)))
-    monkeypatch.setattr(unet_widget, "notify_error", lambda exc: shown.append(jobs.user_message(exc)))
-    monkeypatch.setattr(unet_widget, "notify_info", lambda text: shown.append(text))
+    for module in (unet_run, unet_training):
+        monkeypatch.setattr(module, "notify_error", lambda exc: shown.append(jobs.user_message(exc)))
+        monkeypatch.setattr(module, "notify_info", lambda text: shown.append(text))
     viewer = make_napari_viewer()
     viewer.open_sample("napari-steatosis", "he")
     w = unet_widget.UNetWidget(viewer)
     viewer.window.add_dock_widget(w)
-    return viewer, w, shown
+    return viewer, w.run_panel, w.retrain_panel, shown
 
 
 def test_run_then_rethreshold_without_running_again(dock, tiny_model, qtbot):
-    from napari_steatosis.widgets.unet_widget import MASK_LAYER, PROB_LAYER
+    from napari_steatosis.widgets.layers import RESULT_LAYERS
 
-    viewer, w, shown = dock
+    MASK_LAYER, PROB_LAYER = RESULT_LAYERS["unet"]
+    viewer, w, _, shown = dock
     w.load_model(tiny_model)
-    runs = []
-    w.run()
-    runs.append(1)
+    w.run_btn.click()
     assert not w.run_btn.isEnabled() and w.cancel_run_btn.isEnabled()
     qtbot.waitUntil(lambda: w.run_process is None, timeout=120000)
     assert not shown, shown
@@ -69,11 +69,13 @@ def test_run_then_rethreshold_without_running_again(dock, tiny_model, qtbot):
     w.threshold.setValue(99)
     high = viewer.layers[MASK_LAYER].data.sum()
     assert low > high and w.run_process is None  # the slider never started the network again
-    assert "% of tissue" in w.readout.text() and w.run_btn.isEnabled()
+    assert w.readout.text().startswith(f"Steatosis: {w.percent:.1f} % of tissue, S") and w.run_btn.isEnabled()
+    viewer.open_sample("napari-steatosis", "trichrome")  # another image: the result and its number go
+    assert MASK_LAYER not in viewer.layers and PROB_LAYER not in viewer.layers and w.readout.text() == ""
 
 
 def test_run_can_be_cancelled(dock, tiny_model, qtbot):
-    viewer, w, shown = dock
+    viewer, w, _, shown = dock
     w.load_model(tiny_model)
     w.run()
     w.cancel_run_btn.click()
@@ -83,7 +85,8 @@ def test_run_can_be_cancelled(dock, tiny_model, qtbot):
 
 
 def test_retrain_in_a_subprocess_and_use_the_model(dock, tiny_dataset, tmp_path, qtbot):
-    viewer, w, shown = dock
+    viewer, run, w, shown = dock
+    assert w.plot.isHidden()  # no empty axes before any training
     w.dataset_edit.setText(str(tiny_dataset.root))
     w.start_from.setCurrentText("scratch")
     w.epochs.setValue(2)
@@ -93,35 +96,66 @@ def test_retrain_in_a_subprocess_and_use_the_model(dock, tiny_dataset, tmp_path,
     assert not w.start_btn.isEnabled() and w.cancel_train_btn.isEnabled()
     qtbot.waitUntil(lambda: w.process is None, timeout=240000)
     assert out.is_file(), w.train_status.text()
-    assert len(w.history) == 2 and w.ax_jac.lines  # the live plot got both epochs
-    assert w.use_btn.isEnabled()
+    assert len(w.history) == 2 and len(w.plot.ax_jac.lines[0].get_xdata()) == 2  # the live plot got both epochs
+    assert not w.plot.isHidden() and w.use_btn.isEnabled()
     w.use_btn.click()
-    assert str(out) in w.model_label.text()
+    assert str(out) in run.model_label.text() and run.model_path == str(out)
 
 
-def test_cancel_training_keeps_the_previous_model(dock, tiny_dataset, tiny_model, tmp_path, qtbot):
+def test_cancel_after_an_epoch_keeps_the_best_epoch_so_far(dock, tiny_dataset, tiny_model, tmp_path, qtbot):
     import shutil
 
-    viewer, w, shown = dock
+    viewer, run, w, shown = dock
     out = tmp_path / "keep.keras"
     shutil.copy(tiny_model, out)
     before = out.read_bytes()
     w.dataset_edit.setText(str(tiny_dataset.root))
     w.start_from.setCurrentText("scratch")
     w.epochs.setValue(50)
+    w.patches.setValue(4)
     w.start_training(str(out), extra=["--lr-grid", "1e-3", "--batch-size", "2"])
-    qtbot.waitUntil(lambda: "training on" in w.train_status.text(), timeout=120000)
-    w.cancel_training()
+    qtbot.waitUntil(lambda: len(w.history) >= 1, timeout=240000)  # one epoch done, 49 to go
+    w.cancel_train_btn.click()
     qtbot.waitUntil(lambda: w.process is None, timeout=120000)
     assert w.start_btn.isEnabled() and not w.cancel_train_btn.isEnabled()
-    # whatever happened, the file is a whole model: the old one, or the best epoch's
-    assert out.read_bytes() == before or w.trained_model == str(out)
+    assert w.trained_model == str(out) and out.read_bytes() != before  # the best epoch replaced the old file
+    assert "best epoch so far" in w.train_status.text() and len(w.history) < 50
     check = f"from napari_steatosis.unet.card import load_model; load_model({str(out)!r})"
     subprocess.run([sys.executable, "-c", check], check=True, timeout=300)
 
 
+def test_retrain_with_my_corrections_fine_tunes_the_run_model(dock, tiny_dataset, tiny_model, tmp_path, qtbot):
+    """Correct a label, then "Retrain with my corrections": a real fine-tuning run from the Run panel's model."""
+    import shutil
+
+    from napari_steatosis.data import Dataset
+    from napari_steatosis.widgets.workspace_view import workspace_of
+
+    viewer, run, w, shown = dock
+    w.corrections_btn.click()  # the open dataset is the bundled sample: nothing of the user's to learn
+    assert "bundled sample" in shown[-1] and w.process is None
+    folder = tmp_path / "mine"
+    shutil.copytree(tiny_dataset.root, folder)
+    run.load_model(tiny_model)
+    ws = workspace_of(viewer)
+    ws.open_dataset(folder)
+    corrected = np.zeros(ws.shape, bool)
+    corrected[20:40, 30:60] = True
+    ws.accept_as_labels(corrected)  # as the Review tab's Accept does
+    assert np.array_equal(Dataset.open(folder).read_mask(ws.record, "steatosis"), corrected)
+    w.epochs.setValue(1)
+    w.patches.setValue(4)
+    out = tmp_path / "fine.keras"
+    w.retrain_with_corrections(str(out), extra=["--lr-grid", "1e-3", "--batch-size", "2"])
+    args = w.job.args
+    assert args[args.index("train-unet") + 1] == str(folder) and args[args.index("--init") + 1] == tiny_model
+    qtbot.waitUntil(lambda: w.process is None, timeout=240000)
+    assert out.is_file() and w.trained_model == str(out), w.train_status.text()
+    assert len(w.history) == 1 and w.use_btn.isEnabled()
+
+
 def test_bad_dataset_is_a_message(dock):
-    viewer, w, shown = dock
+    viewer, run, w, shown = dock
     w.dataset_edit.setText("/nowhere/at/all")
     w.start_training("/tmp/x.keras")
     assert "dataset folder not found" in shown[-1] and w.process is None and w.start_btn.isEnabled()
@@ -133,7 +167,7 @@ def test_the_shipped_models_threshold_is_the_default(dock):
     from napari_steatosis.unet import default_model
     from napari_steatosis.unet.card import card_path
 
-    viewer, w, shown = dock
+    viewer, w, _, shown = dock
     card = json.loads(card_path(default_model.path()).read_text())
     assert w.threshold.value() == round(100 * card["threshold"])
     assert "validation Jaccard" in w.model_label.text()

@@ -38,7 +38,7 @@ def test_slider_moves_the_overlay_and_the_readout(viewer_with_sample, qtbot):
     w.sliders["sat_min"].setValue(w.sliders["sat_min"].value() - 40)  # laxer: more collagen
     after = viewer.layers[FIBROSIS_OVERLAY].data
     assert after.sum() > before.sum() and w.percent > pct_before
-    assert f"{w.percent:.2f} %" in w.readout.text()
+    assert f"Fibrosis: {w.percent:.1f} % of tissue" == w.readout.text()
     w.sliders["hue_min"].setValue(170)
     w.sliders["hue_max"].setValue(175)  # a window with no blue in it
     assert viewer.layers[FIBROSIS_OVERLAY].data.sum() < after.sum() / 10
@@ -52,12 +52,12 @@ def test_tune_from_mask_layer_and_from_dataset(viewer_with_sample, qtbot):
     viewer.window.add_dock_widget(w)
     w.sliders["sat_min"].setValue(0)
     w.sliders["val_min"].setValue(0)
-    w.tune_from_layer()
+    w.tune_layer_btn.click()
     qtbot.waitUntil(lambda: w.last_tuning is not None and w.tune_layer_btn.isEnabled(), timeout=60000)
-    assert w.last_tuning is not None and w.last_tuning.auc > 0.9
+    assert w.last_tuning.auc > 0.9
     assert w.sliders["sat_min"].value() == w.last_tuning.thresholds.sat_min > 0
-    assert w.roc_canvas.isVisible() or not w.isVisible()
-    assert "AUC" in w.tuning_label.text()
+    assert not w.roc_canvas.isHidden()  # shown once there is a curve
+    assert f"AUC {w.last_tuning.auc:.2f}" in w.tuning_label.text()
     assert w.tune_layer_btn.isEnabled()
 
     first = w.last_tuning
@@ -74,21 +74,46 @@ def test_errors_become_notifications_and_leave_the_widget_usable(make_napari_vie
     shown = []
     monkeypatch.setattr(jobs, "notify_error", lambda exc: shown.append(jobs.user_message(exc)))
     viewer = make_napari_viewer()
-    viewer.add_image(np.zeros((64, 64, 3), np.uint8), rgb=True, name="blank")
     w = FibrosisWidget(viewer)
     w.tune_from_layer()
-    assert "no 'fibrosis mask' layer" in shown[-1]
-    viewer.add_labels(np.zeros((10, 10), np.uint8), name=FIBROSIS_MASK)
-    w.tune_from_layer()
-    assert "10x10 px but the image is 64x64" in shown[-1]
-    viewer.layers[FIBROSIS_MASK].data = np.zeros((64, 64), np.uint8)
+    assert "open an image first" in shown[-1]
+    viewer.add_image(np.full((64, 64, 3), 255, np.uint8), rgb=True, name="blank")  # no tissue at all
+    w.tune_layer_btn.click()
+    assert "'fibrosis mask' marks nothing" in shown[-1]
+    fib = viewer.layers[FIBROSIS_MASK]
+    fib.data = np.zeros((10, 10), np.uint8)  # a wrong-sized mask is refused when saved, not used
+    fib.data = np.zeros((64, 64), np.uint8)
+    fib.data[:2, :2] = 1
+    fib.refresh()
     n = len(shown)
-    w.tune_from_layer()  # fails in the background: the mask marks nothing
+    w.tune_layer_btn.click()
     qtbot.waitUntil(lambda: len(shown) > n and w.tune_layer_btn.isEnabled(), timeout=60000)
-    assert "no tissue pixel" in shown[-1]
+    assert "no tissue pixel" in shown[-1]  # failed in the background, said so
     assert w.tune_layer_btn.isEnabled() and w.tune_ds_btn.isEnabled()
     w.tune_from_folder(str(tmp_path))
     assert "dataset.csv" in shown[-1]
+
+
+def test_stain_warnings_in_the_fibrosis_dock(make_napari_viewer):
+    from napari_steatosis.sample import sample_dataset
+    from napari_steatosis.widgets.fibrosis_widget import FibrosisWidget
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-steatosis", "he")
+    w = FibrosisWidget(viewer)
+    assert w.stain.stain == "he"
+    assert not w.warning.isHidden() and "not measurable by hue" in w.warning.text()
+    assert "not measurable on H&E" in w.readout.text()
+    viewer.layers.clear()
+    viewer.open_sample("napari-steatosis", "trichrome")
+    assert w.stain.stain == "trichrome" and w.warning.isHidden()
+    w.preset_combo.setCurrentText("sirius-red")
+    assert not w.warning.isHidden() and "choose the trichrome preset" in w.warning.text()
+    rgb = sample_dataset().read_image(sample_dataset().records[0])
+    grey = np.repeat(rgb.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
+    viewer.add_image(grey, rgb=True, name="grey")
+    assert "grey-scale" in w.warning.text() and "grey-scale" in w.readout.text()
+    assert FIBROSIS_OVERLAY not in [l.name for l in viewer.layers]
 
 
 def test_opening_every_dock_keeps_tensorflow_out(make_napari_viewer):

@@ -10,8 +10,7 @@ from .data.images import write_image, write_mask
 from .data.tables import columns_of, write_table
 from .fibrosis import fibrosis_mask, preset, tune_from_dataset
 from .measure import image_measurements, patient_summary
-from .overlay import draw_overlay
-from .plots import save_roc_png
+from .plots import draw_overlay, save_roc_png
 from .preprocess import tissue_mask
 from .sample import sample_dataset
 
@@ -56,23 +55,18 @@ def run_headless(out: str | Path, progress=None) -> dict:
 
 
 def open_viewer(show: bool = True, run_unet: bool = True):
-    """A napari viewer with a sample image, its labels and the plugin's docks, detections overlaid."""
+    """A napari viewer on the sample dataset (read-only) with the Steatosis dock, the U-Net run on the first image."""
     import napari  # noqa: PLC0415
 
-    from .widgets.fibrosis_widget import FibrosisWidget  # noqa: PLC0415
-    from .widgets.unet_widget import UNetWidget  # noqa: PLC0415
+    from .widgets.steatosis_dock import SteatosisDock  # noqa: PLC0415
 
     viewer = napari.Viewer(show=show, title="napari-steatosis demo")
+    dock = SteatosisDock(viewer)
+    viewer.window.add_dock_widget(dock, name="Steatosis", area="right")
     viewer.open_sample("napari-steatosis", "trichrome")
     for name in ("steatosis points", "not steatosis points", "steatosis mask"):
         if name in viewer.layers:
             viewer.layers[name].visible = False
-    fibrosis = FibrosisWidget(viewer)
-    unet = UNetWidget(viewer)
-    viewer.window.add_dock_widget(unet, name="Steatosis (U-Net)", area="right")
-    viewer.window.add_dock_widget(fibrosis, name="Fibrosis", area="right", tabify=True)
-    fibrosis.update_overlay()
     if run_unet:
-        viewer.layers.selection.active = viewer.layers[0]
-        unet.run()
-    return viewer, fibrosis, unet
+        dock.show_tab("U-Net").run_panel.run()
+    return viewer, dock

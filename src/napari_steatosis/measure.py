@@ -48,7 +48,8 @@ def r_squared(x, y) -> float:
 
 
 # ----------------------------------------------------------------------------- grades
-GRADE_LIMITS = "0: <5 %, 1: 5-33 %, 2: 34-66 %, 3: >66 %"
+GRADE_NAMES = {0: "S0, none (<5 %)", 1: "S1, mild (5-33 %)", 2: "S2, moderate (34-66 %)", 3: "S3, severe (>66 %)"}
+GRADE_BANDS = (5.0, 33.0, 66.0)  # the steatosis % where the grade changes
 
 
 def steatosis_grade(pct: float) -> int:
@@ -62,6 +63,11 @@ def steatosis_grade(pct: float) -> int:
     if pct <= 66:
         return 2
     return 3
+
+
+def grade_name(pct: float) -> str:
+    """The grade of a steatosis % as a pathologist reads it: ``"S1, mild (5-33 %)"``."""
+    return GRADE_NAMES[steatosis_grade(min(max(pct, 0.0), 100.0))]
 
 
 # ----------------------------------------------------------------------------- vacuoles

@@ -1,8 +1,73 @@
-"""Plots shared by the CLI (saved as PNG) and the widgets (drawn in the dock)."""
+"""Plots and overlays shared by the CLI (saved as PNG) and the widgets (drawn in the dock).
+
+One colour per meaning, the same in napari (``widgets/layers.py`` reads ``COLOURS``) and in
+exported PNGs; chosen from the Okabe-Ito colour-blind-safe palette so that each reads on pink
+and purple H&E, red and blue trichrome and red picrosirius, and on the white of a vacuole.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
+
+from .measure import GRADE_BANDS
+
+COLOURS = {  # RGB 0..255
+    "steatosis truth": (240, 228, 66),  # yellow
+    "steatosis predicted": (0, 158, 115),  # bluish green
+    "fibrosis truth": (204, 121, 167),  # reddish purple
+    "fibrosis predicted": (230, 159, 0),  # orange: the complement of trichrome blue
+}
+COLOUR_HEX = {m: "#{:02x}{:02x}{:02x}".format(*c) for m, c in COLOURS.items()}
+_SHORT = {"steatosis": "steatosis predicted", "fibrosis": "fibrosis predicted"}
+
+
+def colour_of(meaning: str) -> tuple[int, int, int]:
+    """The RGB colour of a meaning (``"steatosis predicted"``; plain ``"steatosis"`` is the prediction)."""
+    return COLOURS[_SHORT.get(meaning, meaning)]
+
+
+def draw_overlay(rgb: np.ndarray, masks: dict[str, np.ndarray], alpha: float = 0.35, legend: bool = True) -> np.ndarray:
+    """The image with each mask tinted (``alpha``) and outlined in its meaning's colour, and a legend.
+
+    ``masks`` maps a meaning of ``COLOURS`` (or plain ``"steatosis"``/``"fibrosis"``: predicted) to a mask.
+    """
+    import cv2  # noqa: PLC0415
+
+    out = rgb.astype(np.float32)
+    outlines = []
+    for meaning, mask in masks.items():
+        colour = np.array(colour_of(meaning), np.float32)
+        m = np.asarray(mask, bool)
+        out[m] = out[m] * (1 - alpha) + colour * alpha
+        contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        outlines.append((contours, tuple(int(c) for c in colour)))
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    width = max(1, round(min(out.shape[:2]) / 400))
+    for contours, colour in outlines:
+        cv2.drawContours(out, contours, -1, colour, width)
+    if legend and masks:
+        _draw_legend(out, [_SHORT.get(m, m) for m in masks])
+    return out
+
+
+def _draw_legend(out: np.ndarray, meanings: list[str]) -> None:
+    """A white box in the top-left corner with a swatch and the name of each meaning."""
+    import cv2  # noqa: PLC0415
+
+    scale = max(0.4, min(out.shape[:2]) / 1200)
+    line = int(22 * scale)
+    width = int(210 * scale)
+    h = line * len(meanings) + int(8 * scale)
+    if h >= out.shape[0] or width >= out.shape[1]:
+        return
+    out[:h, :width] = (255, 255, 255)
+    for i, meaning in enumerate(meanings):
+        y = int(4 * scale) + i * line
+        cv2.rectangle(out, (int(4 * scale), y + 2), (int(4 * scale) + line - 4, y + line - 2), colour_of(meaning), -1)
+        cv2.putText(out, meaning, (int(8 * scale) + line, y + line - int(6 * scale)), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.5 * scale, (0, 0, 0), 1, cv2.LINE_AA)
 
 
 def draw_roc(ax, result) -> None:
@@ -49,30 +114,75 @@ def _save(fig, path) -> Path:
     return path
 
 
+_BAND_SHADES = ("#f7f7f7", "#e8e8e8", "#d9d9d9", "#cacaca")
+
+
+def _grade_bands(ax, top: float, vertical: bool = True, horizontal: bool = True) -> None:
+    edges = (0.0, *GRADE_BANDS, max(top, 100.0))
+    for k, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+        if vertical:
+            ax.axvspan(lo, hi, color=_BAND_SHADES[k], zorder=0, lw=0)
+        if horizontal:
+            ax.axhline(lo, color="grey", lw=0.4, ls=":", zorder=1)
+        if vertical and lo < top:
+            ax.text((lo + min(hi, top)) / 2, 0.98, f"S{k}", transform=ax.get_xaxis_transform(), ha="center",
+                    va="top", fontsize=7, color="dimgrey")
+
+
 def draw_patient_scatter(ax, patients: list[dict], r2) -> None:
-    """Predicted steatosis % per patient against the physician's score, with R²."""
+    """Measured steatosis % per patient against the physician's, on the grade bands S0-S3 (5/33/66 %), with R²."""
     ax.clear()
     pts = [(p["physician_steatosis_pct"], p["steatosis_pct"], p["patient"]) for p in patients
            if "physician_steatosis_pct" in p]
+    top = 10.0
     if pts:
         x, y, names = zip(*pts)
-        ax.scatter(x, y, color="tab:orange", zorder=3)
+        top = min(100.0, max(max(x), max(y), 10) * 1.1)
+        ax.scatter(x, y, color=COLOUR_HEX["steatosis predicted"], edgecolor="black", lw=0.5, zorder=3)
         for xi, yi, n in zip(x, y, names):
             ax.annotate(n, (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points")
-        top = max(max(x), max(y), 5) * 1.1
-        ax.plot([0, top], [0, top], ls="--", color="grey", lw=0.8)
-        ax.set_xlim(0, top)
-        ax.set_ylim(0, top)
+        ax.plot([0, top], [0, top], ls="--", color="grey", lw=0.8, zorder=2)
+    else:
+        ax.text(0.5, 0.5, "no physician scores in dataset.csv", transform=ax.transAxes, ha="center", fontsize=8)
+    _grade_bands(ax, top)
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
     ax.set_xlabel("physician steatosis %")
     ax.set_ylabel("measured steatosis % of tissue")
-    ax.set_title("per patient" + (f", R² = {r2:.3f}" if r2 is not None else ""), fontsize=9)
+    ax.set_title("per patient" + (f", R² = {r2:.2f}" if r2 is not None else ""), fontsize=9)
+
+
+def draw_bland_altman(ax, patients: list[dict]) -> None:
+    """Difference (measured − physician) against the mean of the two, with the bias and 95 % limits."""
+    ax.clear()
+    pts = [(p["physician_steatosis_pct"], p["steatosis_pct"]) for p in patients if "physician_steatosis_pct" in p]
+    ax.set_xlabel("mean of measured and physician %")
+    ax.set_ylabel("measured − physician (points)")
+    ax.set_title("Bland–Altman", fontsize=9)
+    if len(pts) < 2:
+        ax.text(0.5, 0.5, "needs two patients with physician scores", transform=ax.transAxes, ha="center", fontsize=8)
+        return
+    phys, meas = (np.array(v, float) for v in zip(*pts))
+    mean, diff = (phys + meas) / 2, meas - phys
+    bias, sd = diff.mean(), diff.std(ddof=1)
+    top = min(100.0, max(mean.max(), 10) * 1.1)
+    _grade_bands(ax, top, horizontal=False)
+    ax.scatter(mean, diff, color=COLOUR_HEX["steatosis predicted"], edgecolor="black", lw=0.5, zorder=3)
+    ax.axhline(bias, color="black", lw=1, label=f"bias {bias:+.1f}")
+    for lim in (bias - 1.96 * sd, bias + 1.96 * sd):
+        ax.axhline(lim, color="black", lw=0.8, ls="--")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xlim(0, top)
+    ax.legend(loc="lower right", fontsize=7, title=f"95 % limits ±{1.96 * sd:.1f}", title_fontsize=7)
 
 
 def save_patient_scatter_png(patients, r2, path) -> Path:
+    """The scatter on the grade bands beside the Bland–Altman view."""
     from matplotlib.figure import Figure  # noqa: PLC0415
 
-    fig = Figure(figsize=(4.5, 4.2), dpi=120)
-    draw_patient_scatter(fig.add_subplot(111), patients, r2)
+    fig = Figure(figsize=(8.5, 4.2), dpi=120)
+    draw_patient_scatter(fig.add_subplot(121), patients, r2)
+    draw_bland_altman(fig.add_subplot(122), patients)
     return _save(fig, path)
 
 

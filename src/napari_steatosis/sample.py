@@ -1,4 +1,9 @@
-"""The small generated dataset shipped with the package (``sample_data/`` in the repository)."""
+"""The small generated dataset shipped with the package (``sample_data/`` in the repository).
+
+The one home of the bundled sample: where it is, the dataset, and napari's File > Open Sample
+entries (``trichrome_sample``, ``he_sample``). It was made by
+``steatosis sample`` (``data.synthetic.write_sample_dataset``, the generator).
+"""
 
 from __future__ import annotations
 
@@ -32,3 +37,19 @@ def sample_record(stain: str):
         if rec.extra.get("stain") == stain:
             return ds, rec
     raise SteatosisError(f"the sample data has no {stain} image")
+
+
+def _sample_layers(stain: str) -> list[tuple]:
+    from .widgets.layers import record_layer_data  # noqa: PLC0415 (napari only when napari asks)
+
+    return record_layer_data(*sample_record(stain))
+
+
+def trichrome_sample():
+    """napari File > Open Sample: the first trichrome image with its labels."""
+    return _sample_layers("trichrome")
+
+
+def he_sample():
+    """napari File > Open Sample: the first H&E image with its labels."""
+    return _sample_layers("he")

@@ -30,6 +30,8 @@ from .card import load_model, save_model
 from .patches import PatchSampler, prepare_image
 from .predict import predict_probability
 
+FINE_TUNE_LR_GRID = (1e-3, 1e-4)  # starting from a trained model: small steps only
+
 
 @dataclass
 class TrainConfig:

@@ -2,8 +2,10 @@
 
 Shortcuts (in the viewer): 1 add steatosis points, 2 add not-steatosis points, 3 paint the
 steatosis mask, 4 paint the fibrosis mask, 5 erase in the active mask, Ctrl+Shift+S save.
-Saving happens on Save, when another image is opened, when the dock is closed and when
-napari is closed. Every write is atomic and checked first (shapes, points inside the image);
+The dock is a view of the viewer's shared workspace (``workspace_view.workspace_of``): the
+table and the layers follow the workspace's current image whichever dock changed it.
+Saving happens on Save, when another image is opened (from any dock), when the dock is
+closed and when napari is closed. Every write is atomic and checked first (shapes, points inside the image);
 a refused save writes nothing and keeps what is on disk.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import QEvent, QObject
+from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -28,45 +30,30 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..data.dataset import Dataset, PointLabels
+from ..data.dataset import Dataset
 from ..data.importers import import_mask, import_points
 from ..errors import SteatosisError
-from .jobs import guarded, notify_info
-from .layers import (
-    FIBROSIS_MASK,
-    NOT_STEATOSIS_POINTS,
-    STEATOSIS_MASK,
-    STEATOSIS_POINTS,
-    mask_kwargs,
-    points_kwargs,
-)
+from .jobs import guarded, notify_error, notify_info
+from .workspace_view import view_of
 
 COLUMNS = ["image", "patient", "split", "points +/−", "steatosis", "fibrosis", "saved"]
-IMAGE_LAYER_META = "steatosis_record"
+KEYS_HELP = "Keys: 1 fat points · 2 not-fat points · 3 paint fat · 4 paint fibrosis · 5 erase · Ctrl+Shift+S save"
 
 
-class _CloseWatcher(QObject):
-    """Saves when the napari window is about to close."""
-
-    def __init__(self, callback):
-        super().__init__()
-        self.callback = callback
-
-    def eventFilter(self, obj, event):  # noqa: N802 (Qt's name)
-        if event.type() == QEvent.Type.Close:
-            self.callback()
-        return False
+def _save_quietly(ws) -> None:
+    """The last chance to save (the widgets are gone): unsaved labels are written, a refusal is reported."""
+    try:
+        ws.save_if_dirty()
+    except Exception as exc:  # noqa: BLE001
+        notify_error(exc)
 
 
 class AnnotationWidget(QWidget):
     def __init__(self, napari_viewer):
         super().__init__()
         self.viewer = napari_viewer
-        self.dataset: Dataset | None = None
-        self.current = None  # the ImageRecord shown
-        self.shape: tuple[int, int] | None = None
-        self.dirty = False
-        self._loading = False
+        self.view = view_of(napari_viewer)
+        self.ws = self.view.ws
 
         self.open_btn = QPushButton("Open dataset…")
         self.new_btn = QPushButton("New from images…")
@@ -77,19 +64,18 @@ class AnnotationWidget(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setMinimumHeight(180)
+        self.table.setMinimumHeight(150)
         self.prev_btn = QPushButton("◀ Previous")
         self.next_btn = QPushButton("Next ▶")
         self.save_btn = QPushButton("Save")
         self.brush = QSpinBox()
         self.brush.setRange(1, 200)
-        self.brush.setValue(10)
+        self.brush.setValue(self.view.brush_size)
         self.import_mask_btn = QPushButton("Import mask…")
         self.import_points_btn = QPushButton("Import points…")
         self.status = QLabel("Open a dataset folder, or make one from images.")
         self.status.setWordWrap(True)
-        help_text = QLabel("Keys: 1 fat points · 2 not-fat points · 3 paint fat · 4 paint fibrosis · 5 erase · "
-                           "Ctrl+Shift+S save")
+        help_text = QLabel(KEYS_HELP)
         help_text.setWordWrap(True)
         help_text.setStyleSheet("color: grey")
 
@@ -98,7 +84,7 @@ class AnnotationWidget(QWidget):
         for b in (self.open_btn, self.new_btn, self.add_btn):
             row.addWidget(b)
         layout.addLayout(row)
-        layout.addWidget(self.table)
+        layout.addWidget(self.table, 1)
         row = QHBoxLayout()
         for b in (self.prev_btn, self.next_btn, self.save_btn):
             row.addWidget(b)
@@ -119,14 +105,34 @@ class AnnotationWidget(QWidget):
         self.prev_btn.clicked.connect(lambda: self.step(-1))
         self.next_btn.clicked.connect(lambda: self.step(1))
         self.save_btn.clicked.connect(lambda: self.save())
-        self.brush.valueChanged.connect(self._apply_brush)
+        self.brush.valueChanged.connect(self.view.set_brush_size)
         self.import_mask_btn.clicked.connect(lambda: self.import_mask_file())
         self.import_points_btn.clicked.connect(lambda: self.import_points_file())
-        self._bind_keys()
-        self._watcher = _CloseWatcher(self.autosave)
-        qt_window = getattr(self.viewer.window, "_qt_window", None)
-        if qt_window is not None:
-            qt_window.installEventFilter(self._watcher)
+        self.ws.dataset_changed.connect(self._on_dataset)
+        self.ws.image_changed.connect(self._on_image)
+        self.ws.dirty_changed.connect(self._on_dirty)
+        self.ws.saved.connect(self._on_saved)
+        self.view.bind_keys(self)
+        self.destroyed.connect(lambda *_, ws=self.ws: _save_quietly(ws))  # napari closed with the dock open
+        self._on_dataset(self.ws.dataset)
+        self._on_image(self.ws)
+
+    # ------------------------------------------------------------------ state, read from the workspace
+    @property
+    def dataset(self) -> Dataset | None:
+        return self.ws.dataset
+
+    @property
+    def current(self):
+        return self.ws.record
+
+    @property
+    def shape(self):
+        return self.ws.shape
+
+    @property
+    def dirty(self) -> bool:
+        return self.ws.dirty
 
     # ------------------------------------------------------------------ dataset
     @guarded
@@ -135,13 +141,7 @@ class AnnotationWidget(QWidget):
             folder = QFileDialog.getExistingDirectory(self, "Dataset folder (with dataset.csv)")
             if not folder:
                 return
-        ds = Dataset.open(folder)
-        if not self.autosave():
-            return
-        self.dataset, self.current = ds, None
-        self.refresh_table()
-        if len(ds):
-            self.table.selectRow(0)
+        ds = self.ws.open_dataset(folder)
         self.status.setText(f"{ds.root}: {len(ds)} images of {len(ds.patients)} patients")
 
     @guarded
@@ -179,15 +179,19 @@ class AnnotationWidget(QWidget):
         text, ok = QInputDialog.getText(self, "Patient", f"Patient (or slide) id of {Path(image).name}:")
         return text.strip() if ok and text.strip() else None
 
+    def _on_dataset(self, ds) -> None:
+        self.refresh_table()
+
     def refresh_table(self):
         ds = self.dataset
-        if ds is None:
-            return
-        splits = ds.splits()
         self.table.blockSignals(True)
-        self.table.setRowCount(len(ds))
-        for i, rec in enumerate(ds.records):
-            self._fill_row(i, rec, splits[rec.stem])
+        if ds is None:
+            self.table.setRowCount(0)
+        else:
+            splits = ds.splits()
+            self.table.setRowCount(len(ds))
+            for i, rec in enumerate(ds.records):
+                self._fill_row(i, rec, splits[rec.stem])
         self.table.blockSignals(False)
 
     def _fill_row(self, i: int, rec, split: str) -> None:
@@ -200,12 +204,20 @@ class AnnotationWidget(QWidget):
         for j, v in enumerate(values):
             self.table.setItem(i, j, QTableWidgetItem(v))
 
-    def _mark_dirty(self, event=None):
-        if self._loading or self.current is None or self.dirty:
+    def _on_dirty(self, dirty: bool) -> None:
+        i = self.ws.index()
+        if i is not None and i < self.table.rowCount():
+            self.table.setItem(i, COLUMNS.index("saved"), QTableWidgetItem("unsaved" if dirty else ""))
+
+    def _on_saved(self, rec) -> None:
+        ds = self.dataset
+        if ds is None or rec not in ds.records:
             return
-        self.dirty = True
-        row = self.dataset.records.index(self.current)
-        self.table.setItem(row, COLUMNS.index("saved"), QTableWidgetItem("unsaved"))
+        row = ds.records.index(rec)  # only this image's labels changed: re-read its row alone
+        self.table.blockSignals(True)
+        self._fill_row(row, rec, ds.splits()[rec.stem])
+        self.table.blockSignals(False)
+        self.status.setText(f"saved {rec.stem}")
 
     # ------------------------------------------------------------------ images
     def _on_select(self):
@@ -215,141 +227,59 @@ class AnnotationWidget(QWidget):
 
     @guarded
     def show_image(self, index: int):
-        rec = self.dataset.records[index]
-        if rec is self.current:
-            return
-        if not self.autosave():
-            self._select_row_quietly(self.dataset.records.index(self.current))
-            return
-        rgb = self.dataset.read_image(rec)
-        shape = rgb.shape[:2]
-        pts = self.dataset.read_points(rec, shape) or PointLabels()
-        masks = {k: self.dataset.read_mask(rec, k, shape) for k in ("steatosis", "fibrosis")}
-        self._loading = True
         try:
-            for name in [l.name for l in self.viewer.layers if l.metadata.get(IMAGE_LAYER_META)]:
-                self.viewer.layers.remove(name)
-            for name in (STEATOSIS_POINTS, NOT_STEATOSIS_POINTS, STEATOSIS_MASK, FIBROSIS_MASK):
-                if name in self.viewer.layers:
-                    self.viewer.layers.remove(name)
-            self.viewer.add_image(rgb, name=rec.stem, rgb=True, metadata={IMAGE_LAYER_META: rec.image})
-            for kind in ("steatosis", "fibrosis"):
-                m = masks[kind]
-                data = m.astype(np.uint8) if m is not None else np.zeros(shape, np.uint8)
-                layer = self.viewer.add_labels(data, **mask_kwargs(kind))
-                layer.brush_size = self.brush.value()
-                layer.events.paint.connect(self._mark_dirty)
-                layer.events.data.connect(self._mark_dirty)
-            for positive, data in ((True, pts.positive), (False, pts.negative)):
-                layer = self.viewer.add_points(data, **points_kwargs(positive))
-                layer.events.data.connect(self._mark_dirty)
-            self.current, self.shape, self.dirty = rec, shape, False
-            self.viewer.reset_view()
+            self.ws.open_record(index)
         finally:
-            self._loading = False
-        self._select_row_quietly(index)
-        self.status.setText(f"{rec.stem} ({rec.patient}): {shape[1]}x{shape[0]} px")
+            self._select_row_quietly(self.ws.index())
+
+    def _on_image(self, ws) -> None:
+        self._select_row_quietly(ws.index())
+        if ws.image is None:
+            return
+        where = f" ({ws.record.patient})" if ws.record is not None else " (not in a dataset: labels are not saved)"
+        self.status.setText(f"{ws.name}{where}: {ws.shape[1]}x{ws.shape[0]} px")
 
     def _select_row_quietly(self, index):
         self.table.blockSignals(True)
-        self.table.selectRow(index)
+        if index is None:
+            self.table.clearSelection()
+        else:
+            self.table.selectRow(index)
         self.table.blockSignals(False)
-
-    def step(self, delta: int):
-        if self.dataset is None or not len(self.dataset):
-            return
-        i = self.dataset.records.index(self.current) if self.current is not None else -delta
-        self.show_image(int(np.clip(i + delta, 0, len(self.dataset) - 1)))
-
-    # ------------------------------------------------------------------ saving
-    def _layer(self, name):
-        return self.viewer.layers[name] if name in self.viewer.layers else None
-
-    def collect(self):
-        """What the layers hold, checked against the image: ``(points, {kind: mask or None})``."""
-        rec, shape = self.current, self.shape
-        name = rec.stem
-        masks = {}
-        for kind, lname in (("steatosis", STEATOSIS_MASK), ("fibrosis", FIBROSIS_MASK)):
-            layer = self._layer(lname)
-            if layer is None:
-                masks[kind] = None
-                continue
-            data = np.asarray(layer.data)
-            if data.shape != shape:
-                raise SteatosisError(f"'{lname}' is {data.shape[-1]}x{data.shape[0]} px but {name} is "
-                                     f"{shape[1]}x{shape[0]} px; nothing was saved")
-            masks[kind] = data
-        pos, neg = self._layer(STEATOSIS_POINTS), self._layer(NOT_STEATOSIS_POINTS)
-        points = PointLabels(np.asarray(pos.data)[:, -2:] if pos is not None else [],
-                             np.asarray(neg.data)[:, -2:] if neg is not None else [])
-        points.check_inside(shape, f"points of {name}")
-        return points, masks
 
     @guarded
+    def step(self, delta: int):
+        self.ws.step(delta)
+
+    # ------------------------------------------------------------------ saving
+    @guarded
     def save(self) -> bool:
-        if self.current is None:
-            return True
-        points, masks = self.collect()  # every check before any write
-        ds, rec = self.dataset, self.current
-        for kind, m in masks.items():
-            if m is None:
-                continue
-            if m.any() or ds.has_label(rec, kind):  # an empty layer never creates a file ("unlabelled")
-                ds.write_mask(rec, kind, m, self.shape)
-        if len(points) or ds.has_label(rec, "points"):
-            ds.write_points(rec, points, self.shape)
-        self.dirty = False
-        row = ds.records.index(rec)  # only this image's labels changed: re-read its row alone
-        self.table.blockSignals(True)
-        self._fill_row(row, rec, self.table.item(row, COLUMNS.index("split")).text())
-        self.table.blockSignals(False)
-        self.status.setText(f"saved {rec.stem}")
+        self.ws.save()
         return True
 
     def autosave(self) -> bool:
         """Save if there are unsaved changes; False when the save was refused (the message says why)."""
-        if not self.dirty:
-            return True
-        return bool(self.save())
+        try:
+            self.ws.save_if_dirty()
+        except Exception as exc:  # noqa: BLE001
+            notify_error(exc)
+            return False
+        return True
 
-    def hideEvent(self, event):  # noqa: N802 (the dock was closed)
+    def hideEvent(self, event):  # noqa: N802 (the dock was closed or napari is closing)
         self.autosave()
         super().hideEvent(event)
 
-    # ------------------------------------------------------------------ tools
-    def _apply_brush(self, size):
-        for name in (STEATOSIS_MASK, FIBROSIS_MASK):
-            layer = self._layer(name)
-            if layer is not None:
-                layer.brush_size = size
+    def event(self, event):  # noqa: A003 (Qt's name)
+        if event.type() == QEvent.Type.ParentChange and self.parent() is None:  # napari closed the dock
+            self.autosave()
+            self.view.unbind_keys(self)
+        return super().event(event)
 
-    def _bind_keys(self):
-        def activate(name, mode):
-            def handler(viewer):
-                layer = self._layer(name)
-                if layer is None:
-                    return
-                viewer.layers.selection.active = layer
-                layer.mode = mode
-            return handler
-
-        keys = {"1": (STEATOSIS_POINTS, "add"), "2": (NOT_STEATOSIS_POINTS, "add"), "3": (STEATOSIS_MASK, "paint"),
-                "4": (FIBROSIS_MASK, "paint")}
-        for key, (name, mode) in keys.items():
-            self.viewer.bind_key(key, activate(name, mode), overwrite=True)
-
-        def erase(viewer):
-            layer = viewer.layers.selection.active
-            if layer is not None and layer.name in (STEATOSIS_MASK, FIBROSIS_MASK):
-                layer.mode = "erase"
-
-        self.viewer.bind_key("5", erase, overwrite=True)
-        self.viewer.bind_key("Control-Shift-S", lambda v: self.save(), overwrite=True)
-
+    # ------------------------------------------------------------------ imports
     @guarded
     def import_mask_file(self, path: str | None = None, kind: str | None = None):
-        if self.current is None:
+        if self.ws.image is None:
             raise SteatosisError("open an image first")
         if path is None:
             path, _ = QFileDialog.getOpenFileName(self, "Mask", "", "Masks (*.png *.tif *.tiff)")
@@ -360,13 +290,12 @@ class AnnotationWidget(QWidget):
             if not ok:
                 return
         mask = import_mask(path, self.shape)
-        self._layer(STEATOSIS_MASK if kind == "steatosis" else FIBROSIS_MASK).data = mask.astype(np.uint8)
-        self._mark_dirty()
+        self.ws.set_mask(kind, mask.astype(np.uint8), announce=True)
         notify_info(f"imported {Path(path).name} as the {kind} mask; Save to keep it")
 
     @guarded
     def import_points_file(self, path: str | None = None, default_class: str | None = None):
-        if self.current is None:
+        if self.ws.image is None:
             raise SteatosisError("open an image first")
         if path is None:
             path, _ = QFileDialog.getOpenFileName(self, "Points CSV", "", "CSV (*.csv)")
@@ -383,9 +312,5 @@ class AnnotationWidget(QWidget):
                 pts = import_points(path, self.shape, cls)
             else:
                 raise
-        for name, new in ((STEATOSIS_POINTS, pts.positive), (NOT_STEATOSIS_POINTS, pts.negative)):
-            layer = self._layer(name)
-            if len(new):
-                layer.data = np.concatenate([np.asarray(layer.data).reshape(-1, 2), new])
-        self._mark_dirty()
+        self.ws.add_points(pts)
         notify_info(f"imported {len(pts.positive)} steatosis and {len(pts.negative)} other points; Save to keep them")

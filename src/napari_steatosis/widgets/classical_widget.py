@@ -1,4 +1,8 @@
-"""Classical steatosis dock: train on point labels (dataset or current image), run on the image."""
+"""Classical steatosis dock: train on point labels (dataset or current image), run on the image.
+
+Training and the run are background jobs (progress bar, Cancel; napari never freezes). The run's
+regions become the workspace's "classical" result, coloured by class and probability.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +22,55 @@ from qtpy.QtWidgets import (
 
 from ..classical.model import CLASSIFIERS, load_classifier, save_classifier
 from ..classical.pipeline import predict_steatosis, train_classical, train_on_image
-from ..data.dataset import Dataset, PointLabels
-from ..errors import SteatosisError
+from ..data.dataset import Dataset
+from ..errors import Cancelled, SteatosisError
+from ..workspace import Result
 from .jobs import Job, guarded
-from .layers import NOT_STEATOSIS_POINTS, STEATOSIS_POINTS, current_rgb_layer
+from .layers import NOT_STEATOSIS_POINTS, RESULT_LAYERS, STEATOSIS_POINTS
+from .unet_run import steatosis_readout
+from .workspace_view import workspace_of
 
-RESULT_LAYER = "steatosis (classical)"
+RESULT_LAYER = RESULT_LAYERS["classical"][0]
+TOP_FEATURES = 5
+
+
+def _predict(model, rgb, progress=None, cancelled=None):
+    """The classical prediction as a job: Cancel is honoured before and after the (uninterruptible) run."""
+    if cancelled():
+        raise Cancelled("classical run cancelled")
+    progress(0, 1)
+    pred = predict_steatosis(model, rgb)
+    if cancelled():
+        raise Cancelled("classical run cancelled")
+    progress(1, 1)
+    return pred
+
+
+FEATURE_GROUPS = {  # classical/features.py's names, by what a pathologist would call them
+    "outline shape": ("hu", "hull_dist", "circularity", "solidity", "eccentricity", "extent"),
+    "size": ("log_area",),
+    "inside the region (holes, texture)": ("hole_fraction", "inside_"),
+    "the cytoplasm around it": ("ring_",),
+    "cut by the image edge": ("touches_border",),
+}
+
+
+def feature_group(name: str) -> str:
+    """The meaningful group of a feature name: 'hu1' -> 'outline shape'."""
+    for group, prefixes in FEATURE_GROUPS.items():
+        if name.startswith(prefixes):
+            return group
+    return name
+
+
+def grouped_importances(importances: dict) -> list[tuple[str, float]]:
+    """Importances summed per meaningful group, largest first, as shares of the total."""
+    sums: dict[str, float] = {}
+    for name, value in importances.items():
+        g = feature_group(name)
+        sums[g] = sums.get(g, 0.0) + float(value)
+    total = sum(sums.values()) or 1.0
+    return sorted(((g, v / total) for g, v in sums.items()), key=lambda kv: -kv[1])
 
 
 def _train_dataset(folder, kind, n_iter, progress=None, cancelled=None):
@@ -39,6 +86,7 @@ class ClassicalWidget(QWidget):
     def __init__(self, napari_viewer):
         super().__init__()
         self.viewer = napari_viewer
+        self.ws = workspace_of(napari_viewer)
         self.model = None
         self.last_prediction = None
         self.job: Job | None = None
@@ -62,8 +110,13 @@ class ClassicalWidget(QWidget):
         self.load_btn = QPushButton("Load model…")
         self.save_btn = QPushButton("Save model…")
         self.run_btn = QPushButton("Run on current image")
+        self.run_cancel_btn = QPushButton("Cancel")
+        self.run_cancel_btn.setEnabled(False)
+        self.run_progress = QProgressBar()
+        self.run_progress.setVisible(False)
         self.readout = QLabel("")
         self.readout.setStyleSheet("font-weight: bold")
+        self.readout.setWordWrap(True)
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -80,7 +133,11 @@ class ClassicalWidget(QWidget):
         row.addWidget(self.load_btn)
         row.addWidget(self.save_btn)
         layout.addLayout(row)
-        layout.addWidget(self.run_btn)
+        row = QHBoxLayout()
+        row.addWidget(self.run_btn)
+        row.addWidget(self.run_cancel_btn)
+        layout.addLayout(row)
+        layout.addWidget(self.run_progress)
         layout.addWidget(self.readout)
         layout.addStretch(1)
 
@@ -89,12 +146,10 @@ class ClassicalWidget(QWidget):
         self.load_btn.clicked.connect(lambda: self.load())
         self.save_btn.clicked.connect(lambda: self.save())
         self.run_btn.clicked.connect(lambda: self.run())
+        self.ws.image_changed.connect(lambda ws: self.readout.setText(""))
 
     def _buttons(self):
         return [self.train_ds_btn, self.train_img_btn, self.run_btn, self.load_btn, self.save_btn]
-
-    def _image(self):
-        return current_rgb_layer(self.viewer)
 
     @guarded
     def train_from_dataset(self, folder: str | None = None):
@@ -110,10 +165,8 @@ class ClassicalWidget(QWidget):
 
     @guarded
     def train_from_image(self):
-        layer = self._image()
-        rgb = np.asarray(layer.data)
-        pts = PointLabels(*(np.asarray(self.viewer.layers[n].data)[:, -2:] if n in self.viewer.layers else []
-                            for n in (STEATOSIS_POINTS, NOT_STEATOSIS_POINTS)))
+        rgb = np.asarray(self.ws.rgb)
+        pts = self.ws.points
         if not len(pts.positive) or not len(pts.negative):
             raise SteatosisError(f"add points to both '{STEATOSIS_POINTS}' and '{NOT_STEATOSIS_POINTS}' first")
         self.job = Job(_train_image, rgb, pts, self.classifier.currentText(), min(self.n_iter.value(), 100),
@@ -124,11 +177,13 @@ class ClassicalWidget(QWidget):
     def set_model(self, model) -> None:
         self.model = model
         s = model.summary
-        top = ", ".join(f"{k} {v:.3f}" for k, v in list(s.get("importances", {}).items())[:5])
+        groups = [(g, share) for g, share in grouped_importances(s.get("importances", {})) if share >= 0.05]
+        top = ", ".join(f"{g} {100 * share:.0f} %" for g, share in groups[:TOP_FEATURES])
         self.summary.setText(
-            f"{model.classifier}: cross-validated F1 {s.get('cv_f1', float('nan')):.3f} ({s.get('cv', '')}, "
+            f"{model.classifier}: cross-validated F1 {s.get('cv_f1', float('nan')):.2f} ({s.get('cv', '')}, "
             f"{s.get('n_iter', '?')} settings) on {s.get('n_regions', '?')} regions "
-            f"({s.get('n_positive', '?')} fat, {s.get('n_negative', '?')} not).\nMost important features: {top}")
+            f"({s.get('n_positive', '?')} fat, {s.get('n_negative', '?')} not)."
+            + (f"\nWhat it looks at: {top}" if top else ""))
 
     @guarded
     def load(self, path: str | None = None):
@@ -150,18 +205,21 @@ class ClassicalWidget(QWidget):
 
     @guarded
     def run(self):
+        """Predict the current image in a background job (progress, Cancel); the result goes to the workspace."""
         if self.model is None:
             raise SteatosisError("no model: train or load one first")
-        layer = self._image()
-        pred = predict_steatosis(self.model, np.asarray(layer.data))
-        self.last_prediction = pred
-        import pandas as pd  # noqa: PLC0415 (napari depends on pandas)
+        rgb = np.asarray(self.ws.rgb)
+        image = self.ws.image
+        self.job = Job(_predict, self.model, rgb, on_done=lambda pred: self._show(pred, image),
+                       disable=self._buttons(), desc="Classical steatosis", progress_bar=self.run_progress,
+                       cancel_button=self.run_cancel_btn)
+        return self.job
 
-        features = pd.DataFrame([dict(index=0, probability=0.0, area_px=0, equivalent_diameter_px=0.0)]
-                                + [dict(index=r["region"], probability=r["probability"], area_px=r["area_px"],
-                                        equivalent_diameter_px=r["equivalent_diameter_px"]) for r in pred.table])
-        if RESULT_LAYER in self.viewer.layers:
-            self.viewer.layers.remove(RESULT_LAYER)
-        self.viewer.add_labels(pred.labels, name=RESULT_LAYER, opacity=0.5, features=features)
-        self.viewer.layers.selection.active = layer
-        self.readout.setText(f"steatosis: {pred.percent:.2f} % of tissue, {len(pred.table)} regions")
+    def _show(self, pred, image) -> None:
+        if self.ws.image is not image:  # the user moved on while it ran
+            return
+        self.last_prediction = pred
+        probs = {r["region"]: r["probability"] for r in pred.table}
+        self.ws.set_result(Result("classical", pred.mask, pred.percent, regions=pred.labels, region_probability=probs,
+                                  description=f"classical ({self.model.classifier})"))
+        self.readout.setText(f"{steatosis_readout(pred.percent)}; {len(pred.table)} vacuoles")

@@ -1,4 +1,10 @@
-"""Fibrosis dock: HSV sliders with a live overlay, % of tissue, ROC tuning from labels."""
+"""Fibrosis dock: HSV sliders with a live overlay, % of tissue, ROC tuning from labels.
+
+Works on the workspace's current image; the overlay is the workspace's "fibrosis" result.
+The stain is detected from colour statistics (``stain.py``): the dock says when the preset
+does not fit the stain, that fibrosis is not measurable by hue on H&E, and refuses grey-scale.
+Hue is shown in degrees with a colour swatch (OpenCV stores it as 0-179, half the degrees).
+"""
 
 from __future__ import annotations
 
@@ -16,40 +22,61 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..errors import SteatosisError
 from ..fibrosis import FibrosisThresholds, preset, threshold_hsv, to_hsv, tune_from_dataset, tune_thresholds
 from ..preprocess import percent_of_tissue, tissue_mask
+from ..stain import detect_stain, preset_warning
+from ..workspace import Result
 from .jobs import guarded, run_job
-from .layers import FIBROSIS_MASK, FIBROSIS_OVERLAY
+from .layers import FIBROSIS_MASK
+from .workspace_view import workspace_of
 
 _SLIDERS = (("hue_min", 179), ("hue_max", 179), ("sat_min", 255), ("val_min", 255), ("val_max", 255))
-_OVERLAY_COLOURS = {0: "transparent", 1: "lime", None: "transparent"}
+_LABELS = {"hue_min": "hue from", "hue_max": "hue to", "sat_min": "saturation ≥", "val_min": "brightness ≥",
+           "val_max": "brightness ≤"}
+
+
+def _slider_text(name: str, value: int) -> str:
+    """Hue in degrees with a swatch of that hue; saturation and brightness in %."""
+    if name.startswith("hue"):
+        from qtpy.QtGui import QColor  # noqa: PLC0415
+
+        colour = QColor.fromHsv(min(2 * value, 359), 200, 230).name()
+        return f"<span style='color:{colour}; font-size:14px'>■</span> {2 * value}°"
+    return f"{round(100 * value / 255)} %"
 
 
 class FibrosisWidget(QWidget):
     def __init__(self, napari_viewer):
         super().__init__()
         self.viewer = napari_viewer
-        self._cache: tuple | None = None  # (layer, data id, normalize, hsv, tissue)
+        self.ws = workspace_of(napari_viewer)
+        self._cache: tuple | None = None  # (image, normalize, hsv, tissue)
         self.last_tuning = None
         self.percent: float | None = None
+        self.stain = None
 
-        self.image_combo = QComboBox()
+        self.stain_label = QLabel("")
+        self.stain_label.setWordWrap(True)
+        self.warning = QLabel("")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("color: #d55e00; font-weight: bold")
+        self.warning.setVisible(False)
         self.preset_combo = QComboBox()
         self.preset_combo.addItems(["trichrome", "sirius-red"])
         self.sliders: dict[str, QSlider] = {}
         self.value_labels: dict[str, QLabel] = {}
         form = QFormLayout()
-        form.addRow("image", self.image_combo)
         form.addRow("stain preset", self.preset_combo)
         for name, top in _SLIDERS:
             s = QSlider(Qt.Horizontal)
             s.setRange(0, top)
             lab = QLabel()
-            lab.setMinimumWidth(28)
+            lab.setMinimumWidth(52)
             row = QHBoxLayout()
             row.addWidget(s)
             row.addWidget(lab)
-            form.addRow(name.replace("_", " "), row)
+            form.addRow(_LABELS[name], row)
             self.sliders[name], self.value_labels[name] = s, lab
         self.readout = QLabel("fibrosis: –")
         self.readout.setStyleSheet("font-weight: bold")
@@ -63,12 +90,15 @@ class FibrosisWidget(QWidget):
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg  # noqa: PLC0415
         from matplotlib.figure import Figure  # noqa: PLC0415
 
-        self.figure = Figure(figsize=(3.2, 2.8), dpi=90)
+        self.figure = Figure(figsize=(3.2, 2.6), dpi=90)
         self.roc_canvas = FigureCanvasQTAgg(self.figure)
-        self.roc_canvas.setMinimumHeight(220)
+        self.roc_canvas.setMinimumHeight(200)
+        self.roc_canvas.setMaximumHeight(260)
         self.roc_canvas.setVisible(False)
 
         layout = QVBoxLayout(self)
+        layout.addWidget(self.stain_label)
+        layout.addWidget(self.warning)
         layout.addLayout(form)
         layout.addWidget(self.readout)
         buttons = QHBoxLayout()
@@ -83,12 +113,10 @@ class FibrosisWidget(QWidget):
         for s in self.sliders.values():
             s.valueChanged.connect(self._on_slider)
         self.preset_combo.currentTextChanged.connect(self._on_preset)
-        self.image_combo.currentTextChanged.connect(lambda _: self.update_overlay())
-        self.tune_layer_btn.clicked.connect(self.tune_from_layer)
+        self.tune_layer_btn.clicked.connect(lambda: self.tune_from_layer())
         self.tune_ds_btn.clicked.connect(lambda: self.tune_from_folder())
-        self.viewer.layers.events.inserted.connect(self._refresh_images)
-        self.viewer.layers.events.removed.connect(self._refresh_images)
-        self._refresh_images()
+        self.ws.image_changed.connect(self._on_image)
+        self._on_image(self.ws)
 
     # ------------------------------------------------------------ state
     def thresholds(self) -> FibrosisThresholds:
@@ -102,79 +130,73 @@ class FibrosisWidget(QWidget):
             s.blockSignals(True)
             s.setValue(getattr(t, name))
             s.blockSignals(False)
-            self.value_labels[name].setText(str(getattr(t, name)))
+            self.value_labels[name].setText(_slider_text(name, getattr(t, name)))
         self.update_overlay()
 
-    def image_layer(self):
-        name = self.image_combo.currentText()
-        return self.viewer.layers[name] if name in self.viewer.layers else None
+    def _on_image(self, ws) -> None:
+        self._cache = None
+        self.stain = None
+        if ws.image is not None and not ws.multiscale:
+            self.stain = detect_stain(ws.rgb)
+            self.stain_label.setText(f"stain: {self.stain.describe()}")
+        else:
+            self.stain_label.setText("")
+        self._show_warning()
+        self.update_overlay()
 
-    def _refresh_images(self, event=None):
-        from napari.layers import Image  # noqa: PLC0415
-
-        current = self.image_combo.currentText()
-        names = [l.name for l in self.viewer.layers if isinstance(l, Image) and l.rgb]
-        self.image_combo.blockSignals(True)
-        self.image_combo.clear()
-        self.image_combo.addItems(names)
-        if current in names:
-            self.image_combo.setCurrentText(current)
-        self.image_combo.blockSignals(False)
-        if self.image_combo.currentText() != current:
-            self.update_overlay()
+    def _show_warning(self) -> None:
+        text = preset_warning(self.stain, self.preset_combo.currentText()) if self.stain is not None else None
+        self.warning.setText(text or "")
+        self.warning.setVisible(bool(text))
 
     def _on_preset(self, name: str):
+        self._show_warning()
         self.set_thresholds(preset(name))
 
     def _on_slider(self, _value=None):
         for name, s in self.sliders.items():
-            self.value_labels[name].setText(str(s.value()))
+            self.value_labels[name].setText(_slider_text(name, s.value()))
         self.update_overlay()
 
-    def _hsv_and_tissue(self, layer, normalize: bool):
-        key = (layer, id(layer.data), normalize)
-        if self._cache is None or self._cache[:3] != key:
-            rgb = np.asarray(layer.data)
+    def _hsv_and_tissue(self, rgb, normalize: bool):
+        key = (id(rgb), normalize)
+        if self._cache is None or self._cache[:2] != key:
             self._cache = (*key, to_hsv(rgb, normalize), tissue_mask(rgb))
-        return self._cache[3], self._cache[4]
+        return self._cache[2], self._cache[3]
 
     # ------------------------------------------------------------ actions
     @guarded
     def update_overlay(self) -> None:
         """Re-threshold the current image and refresh the overlay and the % readout."""
-        layer = self.image_layer()
-        if layer is None:
-            self.readout.setText("fibrosis: – (open an RGB image)")
+        ws = self.ws
+        if ws.image is None or ws.multiscale:
+            self.percent = None
+            self.readout.setText("fibrosis: – (open an image)")
+            return
+        if self.stain is not None and self.stain.stain == "greyscale":
+            self.percent = None
+            self.readout.setText("fibrosis: – (grey-scale image)")
+            ws.clear_result("fibrosis")
             return
         t = self.thresholds()
-        hsv, tissue = self._hsv_and_tissue(layer, t.normalize)
-        mask = (threshold_hsv(hsv, t) & tissue).astype(np.uint8)
-        self.percent = percent_of_tissue(mask > 0, tissue)
-        self.readout.setText(f"fibrosis: {self.percent:.2f} % of tissue ({int(tissue.sum()):,} tissue px)")
-        if FIBROSIS_OVERLAY in self.viewer.layers:
-            overlay = self.viewer.layers[FIBROSIS_OVERLAY]
-            if overlay.data.shape == mask.shape:
-                overlay.data = mask
-                return
-            self.viewer.layers.remove(overlay)
-        from napari.utils.colormaps import DirectLabelColormap  # noqa: PLC0415
-
-        self.viewer.add_labels(mask, name=FIBROSIS_OVERLAY, opacity=0.55,
-                               colormap=DirectLabelColormap(color_dict=_OVERLAY_COLOURS))
-        self.viewer.layers.selection.active = layer
+        hsv, tissue = self._hsv_and_tissue(ws.rgb, t.normalize)
+        mask = threshold_hsv(hsv, t) & tissue
+        self.percent = percent_of_tissue(mask, tissue)
+        caveat = " — not measurable on H&E" if self.stain is not None and self.stain.stain == "he" else ""
+        self.readout.setText(f"Fibrosis: {self.percent:.1f} % of tissue{caveat}")
+        ws.set_result(Result("fibrosis", mask, self.percent, kind="fibrosis",
+                             description=f"fibrosis, {self.preset_combo.currentText()} thresholds"))
 
     @guarded
     def tune_from_layer(self):
-        layer = self.image_layer()
-        if layer is None:
-            raise ValueError("open an RGB image first")
-        if FIBROSIS_MASK not in self.viewer.layers:
-            raise ValueError(f"no '{FIBROSIS_MASK}' layer: paint one, or tune from a dataset")
-        mask = np.asarray(self.viewer.layers[FIBROSIS_MASK].data) > 0
-        rgb = np.asarray(layer.data)
-        if mask.shape != rgb.shape[:2]:
-            raise ValueError(f"'{FIBROSIS_MASK}' is {mask.shape[1]}x{mask.shape[0]} px but the image is "
-                             f"{rgb.shape[1]}x{rgb.shape[0]} px")
+        ws = self.ws
+        if ws.image is None:
+            raise SteatosisError("open an image first")
+        mask = ws.masks.get("fibrosis")
+        if mask is None or not np.any(mask):
+            raise SteatosisError(f"'{FIBROSIS_MASK}' marks nothing: paint the collagen (key 4), or tune from a dataset")
+        rgb = np.asarray(ws.rgb)
+        mask = np.asarray(mask) > 0
         base = preset(self.preset_combo.currentText())
         return run_job(tune_thresholds, [rgb], [mask], base, on_done=self.show_tuning,
                        disable=self._buttons(), desc="Tuning fibrosis thresholds")
@@ -201,10 +223,10 @@ class FibrosisWidget(QWidget):
         self.last_tuning = result
         self.set_thresholds(result.thresholds)
         held = ("not measured (no held-out image)" if result.heldout_jaccard is None
-                else f"{result.heldout_jaccard:.3f} on {result.n_heldout} held-out images")
+                else f"{result.heldout_jaccard:.2f} on {result.n_heldout} held-out images")
         self.tuning_label.setText(
-            f"AUC {result.auc:.3f}; operating point: {result.criterion}; "
-            f"Jaccard {result.train_jaccard:.3f} on {result.n_train} tuning images; held-out Jaccard {held}")
+            f"AUC {result.auc:.2f}; operating point: {result.criterion}; "
+            f"Jaccard {result.train_jaccard:.2f} on {result.n_train} tuning images; held-out Jaccard {held}")
         ax = self.figure.axes[0] if self.figure.axes else self.figure.add_subplot(111)
         draw_roc(ax, result)
         self.figure.tight_layout()

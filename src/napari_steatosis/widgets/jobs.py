@@ -41,6 +41,34 @@ def notify_info(text: str) -> None:
 _RUNNING: set = set()  # jobs keep themselves alive until they finish
 
 
+def _claim_controls(disable, bar, cancel, cancel_slot) -> None:
+    """While a job runs: its buttons disabled, Cancel enabled and wired, the progress bar busy."""
+    for w in disable:
+        w.setEnabled(False)
+    if cancel is not None:
+        cancel.setEnabled(True)
+        cancel.clicked.connect(cancel_slot)
+    if bar is not None:
+        bar.setRange(0, 0)
+        bar.setVisible(True)
+
+
+def _release_controls(disable, bar, cancel, cancel_slot) -> None:
+    """Whatever happened: the buttons back, Cancel off and unwired, the progress bar reset and hidden."""
+    for w in disable:
+        w.setEnabled(True)
+    if cancel is not None:
+        try:
+            cancel.clicked.disconnect(cancel_slot)
+        except (TypeError, RuntimeError):
+            pass
+        cancel.setEnabled(False)
+    if bar is not None:
+        bar.setRange(0, 1)
+        bar.setValue(0)
+        bar.setVisible(False)
+
+
 class Job(QObject):
     progressed = Signal(int, int)
 
@@ -59,13 +87,7 @@ class Job(QObject):
         self.worker = create_worker(func, *args, _progress={"desc": desc}, _ignore_errors=True, **kwargs)
         if self._bar is not None:
             self.progressed.connect(self._show_progress)
-            self._bar.setRange(0, 0)
-            self._bar.setVisible(True)
-        if self._cancel is not None:
-            self._cancel.setEnabled(True)
-            self._cancel.clicked.connect(self.cancel)
-        for w in self._disable:
-            w.setEnabled(False)
+        _claim_controls(self._disable, self._bar, self._cancel, self.cancel)
         self.worker.returned.connect(self._returned)
         if on_done is not None:
             self.worker.returned.connect(on_done)
@@ -95,18 +117,7 @@ class Job(QObject):
     def _finished(self):
         self.finished = True
         _RUNNING.discard(self)
-        for w in self._disable:
-            w.setEnabled(True)
-        if self._cancel is not None:
-            try:
-                self._cancel.clicked.disconnect(self.cancel)
-            except (TypeError, RuntimeError):
-                pass
-            self._cancel.setEnabled(False)
-        if self._bar is not None:
-            self._bar.setRange(0, 1)
-            self._bar.setValue(0)
-            self._bar.setVisible(False)
+        _release_controls(self._disable, self._bar, self._cancel, self.cancel)
 
 
 def run_job(func: Callable, *args, on_done: Callable | None = None, disable: Sequence = (), desc: str = "working",
@@ -147,3 +158,88 @@ class JsonLines:
                 except ValueError:
                     pass
         return events
+
+
+class ProcessJob(QObject):
+    """A worker process (``python -m ...``) followed through the JSON lines it prints, with Cancel.
+
+    Owns the QProcess, the JSON-lines reader, the tail of stderr, the progress bar (any event
+    with ``done`` and ``total`` moves it), the Cancel button and the buttons disabled while it
+    runs. ``on_event(event)`` gets every JSON event; ``on_done(job)`` runs once at the end with
+    ``job.exit_code``, ``job.cancelled`` and ``job.error`` (the worker's ``{"event": "error"}``
+    message or the last line of stderr, None when it succeeded). ``stop="terminate"`` lets the
+    process finish cleanly (a training run keeps its best epoch); ``"kill"`` stops it at once.
+    """
+
+    def __init__(self, args: Sequence[str], *, on_event: Callable | None = None, on_done: Callable | None = None,
+                 disable: Sequence = (), progress_bar=None, cancel_button=None, desc: str = "working",
+                 stop: str = "kill", parent=None):
+        import sys  # noqa: PLC0415
+
+        from napari.utils import progress  # noqa: PLC0415
+        from qtpy.QtCore import QProcess  # noqa: PLC0415
+
+        super().__init__(parent)
+        self.args = list(args)
+        self.events: list[dict] = []
+        self.stderr_tail = ""
+        self.cancelled = self.finished = False
+        self.exit_code: int | None = None
+        self.error: str | None = None
+        self._worker_error: str | None = None
+        self._reader = JsonLines()
+        self._on_event, self._on_done, self._stop = on_event, on_done, stop
+        self._disable, self._bar, self._cancel = list(disable), progress_bar, cancel_button
+        self.process = QProcess(self)
+        self.process.setProgram(sys.executable)
+        self.process.setArguments(self.args)
+        self.process.readyReadStandardOutput.connect(self._read_stdout)
+        self.process.readyReadStandardError.connect(self._read_stderr)
+        self.process.finished.connect(self._finished)
+        _claim_controls(self._disable, self._bar, self._cancel, self.cancel)
+        self._activity = progress(total=0, desc=desc)  # napari's activity indicator
+        _RUNNING.add(self)
+        self.process.start()
+
+    def cancel(self) -> None:
+        if self.finished or self.cancelled:
+            return
+        self.cancelled = True
+        if self._stop == "terminate":
+            self.process.terminate()
+        else:
+            self.process.kill()
+
+    def _read_stdout(self) -> None:
+        for ev in self._reader.feed(self.process.readAllStandardOutput()):
+            self.events.append(ev)
+            if ev.get("event") == "error":
+                self._worker_error = str(ev.get("message", "the worker failed"))
+            if self._bar is not None and "done" in ev and "total" in ev:
+                self._bar.setRange(0, max(int(ev["total"]), 1))
+                self._bar.setValue(int(ev["done"]))
+            if self._on_event is not None:
+                self._on_event(ev)
+
+    def _read_stderr(self) -> None:
+        text = bytes(self.process.readAllStandardError()).decode(errors="replace")
+        self.stderr_tail = (self.stderr_tail + text)[-4000:]
+
+    def last_error_line(self) -> str:
+        lines = [l for l in self.stderr_tail.splitlines() if l.strip()]
+        return lines[-1] if lines else f"exit code {self.exit_code}"
+
+    def _finished(self, code, status=None) -> None:
+        self._read_stdout()
+        self._read_stderr()
+        self.finished, self.exit_code = True, int(code)
+        if not self.cancelled and code != 0:
+            self.error = self._worker_error or self.last_error_line()
+        _RUNNING.discard(self)
+        self._activity.close()
+        _release_controls(self._disable, self._bar, self._cancel, self.cancel)
+        if self._on_done is not None:
+            self._on_done(self)
+
+    def wait(self, msecs: int = 30000) -> bool:
+        return self.process.waitForFinished(msecs)

@@ -1,19 +1,19 @@
 """Report dock: quantify every image of a dataset in the background, then tables, plot and export.
 
-The run is `steatosis quantify` in a subprocess (progress per image, Cancel stops it, napari
-never freezes and never loads TensorFlow). Clicking an image row opens it with its mask.
+The run is `steatosis quantify` in a subprocess (a :class:`~.jobs.ProcessJob`: progress per
+image, Cancel stops it, napari never freezes and never loads TensorFlow). Clicking an image
+row makes it the workspace's current image (every dock follows; the previous image's labels
+are saved first) with the report's mask as its "report" result.
 """
 
 from __future__ import annotations
 
 import csv
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import QProcess
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -32,15 +32,38 @@ from qtpy.QtWidgets import (
 )
 
 from ..data.dataset import Dataset
-from ..data.images import read_image, read_mask
+from ..data.images import read_mask
 from ..errors import SteatosisError
-from .jobs import JsonLines, guarded, notify_error, notify_info
+from ..measure import GRADE_NAMES
+from ..workspace import Result
+from .jobs import ProcessJob, guarded, notify_error, notify_info
+from .layers import RESULT_LAYERS
+from .workspace_view import workspace_of
 
 IMAGE_COLUMNS = ["image", "patient", "steatosis_pct", "n_vacuoles", "macro_share_pct", "median_diameter_px",
                  "fibrosis_pct"]
 PATIENT_COLUMNS = ["patient", "n_images", "steatosis_pct", "steatosis_grade", "physician_steatosis_pct",
                    "physician_grade", "fibrosis_pct"]
-OVERLAY = "steatosis (report)"
+HEADERS = {  # what a pathologist reads instead of the CSV's column names
+    "image": "image", "patient": "patient", "n_images": "images", "steatosis_pct": "Steatosis % of tissue",
+    "n_vacuoles": "vacuoles", "macro_share_pct": "macrovesicular % of fat", "median_diameter_px": "median diameter (px)",
+    "fibrosis_pct": "Fibrosis % of tissue", "steatosis_grade": "grade", "physician_steatosis_pct": "physician %",
+    "physician_grade": "physician grade",
+}
+OVERLAY = RESULT_LAYERS["report"][0]
+
+
+def _cell(column: str, value: str) -> str:
+    """One decimal for percentages and sizes, named grades, image stems."""
+    if value in ("", None):
+        return ""
+    if column == "image":
+        return Path(value).stem
+    if column.endswith("grade"):
+        return GRADE_NAMES.get(int(float(value)), value)
+    if column.endswith("_pct") or column.endswith("_px"):
+        return f"{float(value):.1f}"
+    return str(value)
 
 
 class _Item(QTableWidgetItem):
@@ -57,12 +80,11 @@ def _fill(table: QTableWidget, rows: list[dict], columns: list[str]) -> None:
     cols = [c for c in columns if any(c in r for r in rows)]
     table.setSortingEnabled(False)
     table.setColumnCount(len(cols))
-    table.setHorizontalHeaderLabels(cols)
+    table.setHorizontalHeaderLabels([HEADERS.get(c, c) for c in cols])
     table.setRowCount(len(rows))
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
-            v = r.get(c, "")
-            table.setItem(i, j, _Item(Path(v).stem if c == "image" else str(v)))
+            table.setItem(i, j, _Item(_cell(c, r.get(c, ""))))
     table.setSortingEnabled(True)
     table.resizeColumnsToContents()
 
@@ -71,7 +93,8 @@ class ReportWidget(QWidget):
     def __init__(self, napari_viewer):
         super().__init__()
         self.viewer = napari_viewer
-        self.process: QProcess | None = None
+        self.ws = workspace_of(napari_viewer)
+        self.job: ProcessJob | None = None
         self.out_dir: Path | None = None
         self.per_image: list[dict] = []
         self.per_patient: list[dict] = []
@@ -109,7 +132,7 @@ class ReportWidget(QWidget):
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg  # noqa: PLC0415
         from matplotlib.figure import Figure  # noqa: PLC0415
 
-        self.figure = Figure(figsize=(3.2, 3.0), dpi=90)
+        self.figure = Figure(figsize=(3.2, 4.4), dpi=90)
         self.canvas = FigureCanvasQTAgg(self.figure)
         tabs = QTabWidget()
         tabs.addTab(self.image_table, "per image")
@@ -131,7 +154,6 @@ class ReportWidget(QWidget):
 
         self.browse_btn.clicked.connect(self._browse)
         self.run_btn.clicked.connect(lambda: self.run())
-        self.cancel_btn.clicked.connect(self.cancel)
         self.export_btn.clicked.connect(lambda: self.export())
         self.image_table.cellClicked.connect(self.open_row)
 
@@ -140,68 +162,52 @@ class ReportWidget(QWidget):
         if folder:
             self.dataset_edit.setText(folder)
 
-    @guarded
-    def run(self):
-        if self.process is not None:
-            raise SteatosisError("a report is already running")
+    @property
+    def process(self):
+        return self.job.process if self.job is not None else None
+
+    def dataset_folder(self) -> str:
         folder = self.dataset_edit.text().strip()
+        if not folder and self.ws.dataset is not None:
+            folder = str(self.ws.dataset.root)
         if not folder:
             raise SteatosisError("choose a dataset folder")
-        ds = Dataset.open(folder)
+        return folder
+
+    @guarded
+    def run(self):
+        if self.job is not None:
+            raise SteatosisError("a report is already running")
+        ds = Dataset.open(self.dataset_folder())
         method, model = self.method.currentText(), self.model_edit.text().strip()
         if method == "classical" and not model:
             raise SteatosisError("the classical method needs a model file (train one in the classical dock)")
         if model and not Path(model).is_file():
             raise SteatosisError(f"{model}: model file not found")
         self._tmp = tempfile.TemporaryDirectory(prefix="steatosis-report-")
-        self.out_dir = Path(self._tmp.name)
+        self.out_dir, self.dataset_root = Path(self._tmp.name), ds.root
         args = ["-m", "napari_steatosis.cli", "quantify", str(ds.root), "--out", str(self.out_dir), "--method", method,
                 "--fibrosis", self.fibrosis.currentText(), "--json-progress"]
         if model:
             args += ["--model", model]
-        proc = QProcess(self)
-        proc.setProgram(sys.executable)
-        proc.setArguments(args)
-        self._events, self._errors, self._cancelled = JsonLines(), "", False
-        proc.readyReadStandardOutput.connect(self._read)
-        proc.readyReadStandardError.connect(
-            lambda: setattr(self, "_errors", (self._errors + bytes(proc.readAllStandardError()).decode(
-                errors="replace"))[-4000:]))
-        proc.finished.connect(self._finished)
-        self.process = proc
-        self.run_btn.setEnabled(False)
-        self.cancel_btn.setEnabled(True)
-        self.progress.setVisible(True)
-        self.progress.setRange(0, len(ds))
-        self.progress.setValue(0)
         self.status.setText(f"measuring {len(ds)} images with the {method} method…")
-        proc.start()
-        return proc
+        self.job = ProcessJob(args, on_done=self._finished, disable=(self.run_btn,), progress_bar=self.progress,
+                              cancel_button=self.cancel_btn, desc="Steatosis report", parent=self)
+        return self.job
 
     def cancel(self):
-        if self.process is not None:
-            self._cancelled = True
-            self.process.kill()
+        if self.job is not None:
+            self.job.cancel()
 
-    def _read(self):
-        for ev in self._events.feed(self.process.readAllStandardOutput()):
-            if ev.get("event") == "image":
-                self.progress.setRange(0, ev["total"])
-                self.progress.setValue(ev["done"])
-
-    def _finished(self, code, status=None):
-        self.process = None
-        self.run_btn.setEnabled(True)
-        self.cancel_btn.setEnabled(False)
-        self.progress.setVisible(False)
-        if self._cancelled:
+    def _finished(self, job: ProcessJob):
+        self.job = None
+        if job.cancelled:
             self.status.setText("cancelled")
             notify_info("report cancelled")
             return
-        if code != 0:
-            last = [l for l in self._errors.splitlines() if l.strip()][-1:] or [f"exit code {code}"]
-            self.status.setText(f"failed: {last[0]}")
-            notify_error(SteatosisError(last[0]))
+        if job.error:
+            self.status.setText(f"failed: {job.error}")
+            notify_error(SteatosisError(job.error))
             return
         self.load_results(self.out_dir)
 
@@ -219,29 +225,33 @@ class ReportWidget(QWidget):
 
     def _plot(self):
         from ..measure import r_squared  # noqa: PLC0415
-        from ..plots import draw_patient_scatter  # noqa: PLC0415
+        from ..plots import draw_bland_altman, draw_patient_scatter  # noqa: PLC0415
 
         rows = [dict(patient=p["patient"], steatosis_pct=float(p["steatosis_pct"]),
                      physician_steatosis_pct=float(p["physician_steatosis_pct"]))
                 for p in self.per_patient if p.get("physician_steatosis_pct", "") != ""]
         r2 = r_squared([r["steatosis_pct"] for r in rows], [r["physician_steatosis_pct"] for r in rows]) \
             if len(rows) >= 3 else None
-        ax = self.figure.axes[0] if self.figure.axes else self.figure.add_subplot(111)
-        draw_patient_scatter(ax, rows, None if r2 is None or np.isnan(r2) else r2)
+        if not self.figure.axes:
+            self.figure.add_subplot(211)
+            self.figure.add_subplot(212)
+        draw_patient_scatter(self.figure.axes[0], rows, None if r2 is None or np.isnan(r2) else r2)
+        draw_bland_altman(self.figure.axes[1], rows)
         self.figure.tight_layout()
         self.canvas.draw_idle()
 
     @guarded
     def open_row(self, row: int, column: int = 0):
+        """Make the row's image the workspace's current image, with the report's mask as its result."""
         stem = self.image_table.item(row, 0).text()
         rec = next(r for r in self.per_image if Path(r["image"]).stem == stem)
-        rgb = read_image(rec["image"])
-        mask = read_mask(self.out_dir / f"{stem}.steatosis.png", rgb.shape[:2])
-        for name in (stem, OVERLAY):
-            if name in self.viewer.layers:
-                self.viewer.layers.remove(name)
-        self.viewer.add_image(rgb, name=stem, rgb=True)
-        self.viewer.add_labels(mask.astype(np.uint8), name=OVERLAY, opacity=0.45)
+        ws = self.ws
+        if ws.dataset is None or Path(ws.dataset.root).resolve() != Path(self.dataset_root).resolve():
+            ws.open_dataset(self.dataset_root, first=False)
+        ws.open_record(stem)
+        mask = read_mask(self.out_dir / f"{stem}.steatosis.png", ws.shape)
+        pct = float(rec["steatosis_pct"]) if rec.get("steatosis_pct", "") != "" else None
+        ws.set_result(Result("report", mask, pct, description=f"report ({rec.get('method', '')})"))
 
     @guarded
     def export(self, folder: str | None = None):

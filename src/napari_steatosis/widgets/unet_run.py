@@ -1,0 +1,206 @@
+"""U-Net run panel: the network on the workspace's current image, in a worker process, with a live threshold.
+
+The network never runs in napari's own process (``python -m napari_steatosis.unet.worker``
+through a :class:`~.jobs.ProcessJob`): TensorFlow and Qt 6 in one process crash on some
+systems, and a process can be stopped at once. The result goes into the workspace as the
+"unet" result (probability map and thresholded mask); the threshold slider re-thresholds
+it without running the network again. Changing image drops the result and its number.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QDoubleSpinBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+)
+
+from ..errors import SteatosisError
+from ..measure import grade_name
+from ..preprocess import percent_of_tissue, tissue_mask
+from ..workspace import Result
+from .jobs import ProcessJob, guarded, notify_error, notify_info
+from .workspace_view import workspace_of
+
+
+def model_card(path):
+    from ..unet import default_model  # noqa: PLC0415 (no TensorFlow: reads the JSON card only)
+    from ..unet.card import load_card  # noqa: PLC0415
+
+    return load_card(path or default_model.path())
+
+
+def steatosis_readout(percent: float) -> str:
+    return f"Steatosis: {percent:.1f} % of tissue, {grade_name(percent)}"
+
+
+class UNetRunPanel(QGroupBox):
+    def __init__(self, napari_viewer):
+        super().__init__("Run")
+        self.viewer = napari_viewer
+        self.ws = workspace_of(napari_viewer)
+        self.model_path: str | None = None  # None: the shipped default
+        self.job: ProcessJob | None = None
+        self.prob = self.tissue = None
+        self.percent: float | None = None
+
+        self.model_label = QLabel("model: shipped default")
+        self.model_label.setWordWrap(True)
+        self.load_btn = QPushButton("Load model…")
+        self.default_btn = QPushButton("Use default")
+        self.run_btn = QPushButton("Run on current image")
+        self.cancel_run_btn = QPushButton("Cancel")
+        self.cancel_run_btn.setEnabled(False)
+        self.run_progress = QProgressBar()
+        self.run_progress.setVisible(False)
+        self.threshold = QSlider(Qt.Horizontal)
+        self.threshold.setRange(1, 99)
+        self.threshold.setValue(50)
+        self.threshold_label = QLabel("0.50")
+        self.readout = QLabel("")
+        self.readout.setStyleSheet("font-weight: bold")
+        self.readout.setWordWrap(True)
+        self.device_label = QLabel("")
+        self.scale = QDoubleSpinBox()
+        self.scale.setRange(0.05, 4.0)
+        self.scale.setSingleStep(0.1)
+        self.scale.setValue(1.0)
+        self.scale.setToolTip("resize the image by this factor before the network: below 1 for images at a higher "
+                              "magnification than the model's (hepatocytes much larger than ~25-30 px)")
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.model_label)
+        row = QHBoxLayout()
+        row.addWidget(self.load_btn)
+        row.addWidget(self.default_btn)
+        lay.addLayout(row)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("scale"))
+        row.addWidget(self.scale)
+        row.addWidget(self.run_btn)
+        row.addWidget(self.cancel_run_btn)
+        lay.addLayout(row)
+        lay.addWidget(self.run_progress)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("threshold"))
+        row.addWidget(self.threshold)
+        row.addWidget(self.threshold_label)
+        lay.addLayout(row)
+        lay.addWidget(self.readout)
+        lay.addWidget(self.device_label)
+
+        self.load_btn.clicked.connect(lambda: self.load_model())
+        self.default_btn.clicked.connect(lambda: self.set_model_path(None))
+        self.run_btn.clicked.connect(lambda: self.run())
+        self.threshold.valueChanged.connect(lambda _: self.apply_threshold())
+        self.ws.image_changed.connect(self._on_image)
+        try:  # the shipped model's threshold from its card, quietly if it is missing
+            self._apply_card(model_card(None))
+        except SteatosisError:
+            pass
+
+    @property
+    def run_process(self):
+        return self.job.process if self.job is not None else None
+
+    # ------------------------------------------------------------------ model
+    def set_model_path(self, path: str | None) -> None:
+        self.model_path = path
+        self.model_label.setText(f"model: {path or 'shipped default'}")
+        card = {}
+        try:
+            card = model_card(path)
+        except SteatosisError as exc:
+            notify_error(exc)
+        self._apply_card(card)
+
+    def _apply_card(self, card: dict) -> None:
+        if "threshold" in card:
+            self.threshold.setValue(int(round(100 * float(card["threshold"]))))
+            vj = card.get("val_jaccard")
+            self.model_label.setText(self.model_label.text() + (f" (validation Jaccard {vj:.2f})" if vj else ""))
+
+    @guarded
+    def load_model(self, path: str | None = None):
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "U-Net model", "", "Keras models (*.keras)")
+            if not path:
+                return
+        if not Path(path).is_file():
+            raise SteatosisError(f"{path}: model file not found")
+        self.set_model_path(path)
+
+    # ------------------------------------------------------------------ run
+    @guarded
+    def run(self):
+        """Predict the current image in a worker process (progress by tile, Cancel stops it)."""
+        if self.job is not None:
+            raise SteatosisError("a prediction is already running")
+        if self.ws.multiscale:
+            raise SteatosisError(f"{self.ws.name} is a whole slide: run `steatosis quantify` on it (a field at a time)")
+        rgb = np.asarray(self.ws.rgb)
+        if rgb.dtype != np.uint8:
+            raise SteatosisError(f"'{self.ws.name}' is {rgb.dtype}; the U-Net needs an 8-bit RGB image")
+        self._tmp = tempfile.TemporaryDirectory(prefix="steatosis-unet-")
+        src, out = Path(self._tmp.name) / "image.npy", Path(self._tmp.name) / "prob.npy"
+        np.save(src, rgb, allow_pickle=False)
+        self._run_for, self._run_out, self._device = self.ws.image, out, "?"
+        args = ["-m", "napari_steatosis.unet.worker", "--input", str(src), "--output", str(out),
+                "--scale", f"{self.scale.value():g}"]
+        if self.model_path:
+            args += ["--model", self.model_path]
+        self.job = ProcessJob(args, on_event=self._on_event, on_done=self._done,
+                              disable=(self.run_btn, self.load_btn, self.default_btn), progress_bar=self.run_progress,
+                              cancel_button=self.cancel_run_btn, desc="U-Net prediction", parent=self)
+        return self.job
+
+    def cancel_run(self):
+        if self.job is not None:
+            self.job.cancel()
+
+    def _on_event(self, ev: dict) -> None:
+        if ev.get("event") == "device":
+            self._device = ev["device"]
+            self.device_label.setText(f"running on {ev['device']}")
+
+    def _done(self, job: ProcessJob) -> None:
+        self.job = None
+        try:
+            if job.cancelled:
+                notify_info("U-Net prediction cancelled")
+            elif job.error or not self._run_out.exists():
+                notify_error(SteatosisError(job.error or "U-Net prediction failed: no output"))
+            elif self.ws.image is not self._run_for:
+                notify_info("U-Net result dropped: the image changed while it ran")
+            else:
+                self.prob = np.load(self._run_out, allow_pickle=False)
+                self.tissue = tissue_mask(self.ws.rgb)
+                self.device_label.setText(f"ran on {self._device}")
+                self.apply_threshold()
+        finally:
+            self._tmp.cleanup()
+
+    def apply_threshold(self):
+        t = self.threshold.value() / 100
+        self.threshold_label.setText(f"{t:.2f}")
+        if self.prob is None:
+            return
+        mask = (self.prob >= t) & self.tissue
+        self.percent = percent_of_tissue(mask, self.tissue)
+        self.ws.set_result(Result("unet", mask, self.percent, probability=self.prob,
+                                  description=f"U-Net, threshold {t:.2f}"))
+        self.readout.setText(f"{steatosis_readout(self.percent)} (threshold {t:.2f})")
+
+    def _on_image(self, ws) -> None:
+        self.prob = self.tissue = self.percent = None
+        self.readout.setText("")

@@ -1,0 +1,155 @@
+"""Every dock shares one current image: a click is saved into the file of the image on screen, whichever
+dock (or File > Open) put it there. Driven the way a user drives napari."""
+
+import csv
+import shutil
+
+import numpy as np
+import pytest
+
+from napari_steatosis.data import Dataset, read_points, write_mask
+from napari_steatosis.sample import sample_data_dir
+from napari_steatosis.widgets.layers import RESULT_LAYERS, STEATOSIS_MASK, STEATOSIS_POINTS
+
+
+@pytest.fixture
+def messages(monkeypatch):
+    from napari_steatosis.widgets import annotation_widget, jobs, workspace_view
+
+    shown = []
+    monkeypatch.setattr(jobs, "notify_error", lambda exc: shown.append(jobs.user_message(exc)))
+    monkeypatch.setattr(workspace_view, "notify_error", lambda exc: shown.append(jobs.user_message(exc)))
+    monkeypatch.setattr(annotation_widget, "notify_error", lambda exc: shown.append(jobs.user_message(exc)))
+    monkeypatch.setattr(annotation_widget, "notify_info", shown.append)
+    return shown
+
+
+@pytest.fixture
+def study(make_napari_viewer, tmp_path, messages):
+    from napari_steatosis.widgets.steatosis_dock import SteatosisDock
+
+    folder = tmp_path / "study"
+    shutil.copytree(sample_data_dir(), folder)
+    viewer = make_napari_viewer()
+    dock = SteatosisDock(viewer)
+    viewer.window.add_dock_widget(dock, name="Steatosis")
+    dock.panels["Annotate"].open_dataset(str(folder))
+    return viewer, dock, folder
+
+
+def press(viewer, key: str):
+    """Press a key the way napari dispatches it to the viewer's bindings."""
+    for binding, func in viewer.keymap.items():
+        if str(binding) == key:
+            return func(viewer)
+    raise AssertionError(f"{key} is not bound")
+
+
+def snapshot(folder):
+    return {p.name: p.read_bytes() for p in (folder / "labels").iterdir()}
+
+
+def click_and_save(viewer, dock, folder, expected_stem):
+    """Add a fat point where the user clicks, save with Ctrl+Shift+S, and check where it went."""
+    ws = dock.ws
+    assert ws.record.stem == expected_stem
+    assert viewer.layers.selection.active.name == expected_stem  # the image on screen
+    before = snapshot(folder)
+    press(viewer, "1")  # key 1: add fat points
+    layer = viewer.layers[STEATOSIS_POINTS]
+    assert viewer.layers.selection.active is layer and layer.mode == "add"
+    layer.add([[11.25, 22.5]])
+    press(viewer, "Ctrl+Shift+S")
+    after = snapshot(folder)
+    changed = {name for name in after if before.get(name) != after[name]}
+    assert changed == {f"{expected_stem}.points.csv"}, changed
+    pts = read_points(folder / "labels" / f"{expected_stem}.points.csv")
+    assert np.any(np.all(np.isclose(pts.positive, [11.25, 22.5], atol=0.01), axis=1))
+
+
+def fake_report(folder, out, ds):
+    """The files `steatosis quantify` leaves for the Report dock (per image, per patient, masks)."""
+    out.mkdir()
+    rows = []
+    for rec in ds.records:
+        m = np.zeros(ds.read_image(rec).shape[:2], bool)
+        m[5:15, 5:15] = True
+        write_mask(out / f"{rec.stem}.steatosis.png", m)
+        rows.append(dict(image=str(ds.image_path(rec)), patient=rec.patient, steatosis_pct=12.345, method="unet"))
+    for name, data in (("per_image.csv", rows), ("per_patient.csv", [dict(patient="P01", steatosis_pct=12.3)])):
+        with open(out / name, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(data[0]))
+            w.writeheader()
+            w.writerows(data)
+
+
+def test_a_row_chosen_in_the_report_receives_the_click(study, tmp_path, messages):
+    viewer, dock, folder = study
+    ds = dock.ws.dataset
+    report = dock.panels["Report"]
+    report.dataset_root = ds.root
+    fake_report(folder, tmp_path / "report", ds)
+    report.out_dir = tmp_path / "report"
+    report.load_results(tmp_path / "report")
+    row = next(i for i in range(report.image_table.rowCount()) if report.image_table.item(i, 0).text() == "P04_01")
+    report.image_table.cellClicked.emit(row, 0)
+    assert dock.panels["Annotate"].current.stem == "P04_01"  # the Annotation dock follows
+    assert RESULT_LAYERS["report"][0] in viewer.layers
+    assert report.image_table.item(row, 2).text() == "12.3"  # one decimal
+    click_and_save(viewer, dock, folder, "P04_01")
+    assert not messages
+
+
+def test_the_annotation_table_next_and_file_open_each_receive_the_click(study, messages):
+    viewer, dock, folder = study
+    ann = dock.panels["Annotate"]
+    ann.table.selectRow(5)
+    click_and_save(viewer, dock, folder, dock.ws.dataset.records[5].stem)
+    ann.next_btn.click()
+    click_and_save(viewer, dock, folder, dock.ws.dataset.records[6].stem)
+    rec = dock.ws.dataset.records[9]
+    viewer.open(str(folder / rec.image), plugin="napari")  # File > Open
+    click_and_save(viewer, dock, folder, rec.stem)
+    assert len([l for l in viewer.layers if l.name == rec.stem]) == 1
+    assert not messages
+
+
+def test_changing_image_drops_the_previous_results_and_saves_unsaved_paint(study):
+    from napari_steatosis.workspace import Result
+
+    viewer, dock, folder = study
+    ws = dock.ws
+    first = ws.record
+    ws.set_result(Result("unet", np.ones(ws.shape, bool), 35.22, probability=np.ones(ws.shape, np.float32)))
+    assert RESULT_LAYERS["unet"][0] in viewer.layers and RESULT_LAYERS["unet"][1] in viewer.layers
+    viewer.layers[STEATOSIS_MASK].paint((40, 40), 1)
+    assert "unsaved" in dock.current.text()
+    dock.panels["Annotate"].next_btn.click()
+    names = [l.name for l in viewer.layers]
+    assert not set(RESULT_LAYERS["unet"]) & set(names)
+    assert first.stem not in names and names.count(ws.record.stem) == 1
+    assert Dataset.open(folder).read_mask(first, "steatosis")[40, 40]
+
+
+def test_closing_napari_saves_and_closing_the_dock_unbinds_the_keys(make_napari_viewer, tmp_path, messages, qtbot):
+    from napari_steatosis.widgets.annotation_widget import AnnotationWidget
+
+    folder = tmp_path / "study"
+    shutil.copytree(sample_data_dir(), folder)
+    viewer = make_napari_viewer()
+    w = AnnotationWidget(viewer)
+    dock_widget = viewer.window.add_dock_widget(w, name="Annotation")
+    w.open_dataset(str(folder))
+    assert {"1", "5", "Ctrl+Shift+S"} <= {str(k) for k in viewer.keymap}
+    viewer.window.remove_dock_widget(dock_widget)  # the dock's close button
+    assert not {"1", "2", "3", "4", "5", "Ctrl+Shift+S"} & {str(k) for k in viewer.keymap}
+
+    w2 = AnnotationWidget(viewer)
+    viewer.window.add_dock_widget(w2, name="Annotation")
+    stem = w2.current.stem
+    viewer.layers[STEATOSIS_POINTS].add([[7.5, 8.5]])
+    assert w2.dirty
+    viewer.close()
+    qtbot.wait(50)  # Qt deletes the closed window's widgets from the event loop
+    pts = read_points(folder / "labels" / f"{stem}.points.csv")
+    assert np.any(np.all(np.isclose(pts.positive, [7.5, 8.5], atol=0.01), axis=1))
