@@ -14,7 +14,7 @@ def test_importing_the_plugin_and_its_widgets_does_not_import_tensorflow():
     code = (
         "import sys, napari_steatosis, napari_steatosis.cli, napari_steatosis.fibrosis, napari_steatosis.unet, "
         "napari_steatosis.data.synthetic, napari_steatosis.classical.pipeline, napari_steatosis.quantify, "
-        "napari_steatosis.widgets.fibrosis_widget, napari_steatosis.widgets.samples, "
+        "napari_steatosis.widgets.fibrosis_widget, napari_steatosis.sample, napari_steatosis.widgets.steatosis_dock, "
         "napari_steatosis.widgets.annotation_widget, napari_steatosis.widgets.classical_widget, "
         "napari_steatosis.widgets.unet_widget, napari_steatosis.widgets.report_widget\n"
         "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
@@ -28,8 +28,7 @@ def test_manifest_is_valid_and_registered():
     pm = npe2.PluginManager.instance()
     pm.discover()
     manifest = pm.get_manifest("napari-steatosis")
-    assert {w.display_name for w in manifest.contributions.widgets} == {
-        "Annotation", "Fibrosis", "Steatosis (classical)", "Steatosis (U-Net)", "Report"}
+    assert {w.display_name for w in manifest.contributions.widgets} == {"Steatosis"}  # one dock, tools as tabs
     assert {s.key for s in manifest.contributions.sample_data} == {"trichrome", "he"}
 
 

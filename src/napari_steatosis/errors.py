@@ -6,7 +6,7 @@ class SteatosisError(ValueError):
 
 
 class DatasetError(SteatosisError):
-    """A dataset folder, image, mask or points file that breaks the contract of DATASET.md."""
+    """A dataset folder, image, mask or points file that breaks the contract of docs/dataset.md."""
 
 
 class ImageConversionWarning(UserWarning):

@@ -1,4 +1,4 @@
-"""The dataset folder of DATASET.md: images, labels, patients and splits.
+"""The dataset folder of docs/dataset.md: images, labels, patients and splits.
 
 ```
 my_study/dataset.csv
@@ -178,7 +178,7 @@ class Dataset:
             raise DatasetError(f"{root}: dataset folder not found")
         path = root / CSV_NAME
         if not path.is_file():
-            raise DatasetError(f"{path}: not found; a dataset folder needs a dataset.csv (see DATASET.md)")
+            raise DatasetError(f"{path}: not found; a dataset folder needs a dataset.csv (see docs/dataset.md)")
         header, rows = read_table(path, REQUIRED_COLUMNS)
         records, seen = [], {}
         for line_no, row in rows:

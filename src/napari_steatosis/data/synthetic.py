@@ -436,7 +436,7 @@ def write_sample_dataset(
     splits: tuple[int, int, int] | None = None,
     zoom: tuple[float, float] = (0.8, 1.25),
 ) -> Dataset:
-    """Write a dataset folder (DATASET.md) of generated images with all their labels.
+    """Write a dataset folder (docs/dataset.md) of generated images with all their labels.
 
     ``stain`` is ``trichrome``, ``he`` or ``mixed`` (patients alternate). Patient severities
     span grade 0 to grade 3, so per-patient numbers are worth correlating. ``splits`` =

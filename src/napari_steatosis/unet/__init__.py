@@ -6,7 +6,6 @@ not import Keras: the submodules that need it import it when they are used.
 
 IN_MARGIN = 60  # pixels lost on each side by the valid convolutions (input n -> output n - 120)
 PATCH = 268  # the paper's training patch
-PATCH_OUT = PATCH - 2 * IN_MARGIN  # 148
 
 
 def is_valid_size(n: int) -> bool:

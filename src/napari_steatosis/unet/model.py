@@ -53,10 +53,6 @@ def build_unet(bn_momentum: float = 0.9, dropout: float = 0.5, name: str = "stea
     return keras.Model(inputs, outputs, name=name)
 
 
-def output_size(n: int) -> int:
-    return n - 2 * 60
-
-
 def conv_flops(n: int) -> float:
     """Multiply-adds x 2 of every convolution for one n x n input (forward pass)."""
     model = build_unet(input_size=n)
@@ -72,4 +68,4 @@ def conv_flops(n: int) -> float:
     return total
 
 
-__all__ = ["build_unet", "output_size", "PATCH"]
+__all__ = ["build_unet", "PATCH"]

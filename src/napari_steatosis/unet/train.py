@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -138,10 +137,6 @@ def _make_dataset_class():
             self.epoch += 1
 
     return PatchBatches
-
-
-class _Stop(Exception):
-    pass
 
 
 def train_unet(
@@ -300,8 +295,3 @@ def _card(dataset, train, val, cfg, lrs, best, history, init_card) -> dict:
         backend=keras.backend.backend(),
         history=history,
     )
-
-
-def main_emit(d: dict) -> None:
-    print(json.dumps(d), flush=True)
-    sys.stdout.flush()
