@@ -43,7 +43,7 @@ def test_quantify_with_the_classical_method(small_dataset, tmp_path, capsys):
     assert main(["train-classical", str(small_dataset.root), "--out", str(model), "--n-iter", "1"]) == 0
     out = tmp_path / "q"
     assert main(["quantify", str(small_dataset.root), "--method", "classical", "--model", str(model), "--out", str(out),
-                 "--pixel-size", "0.5", "--fibrosis", "trichrome"]) == 0
+                 "--pixel-size", "0.5", "--fibrosis", "trichrome", "--macro-cutoff", "10"]) == 0
     per_image = list(csv.DictReader(open(out / "per_image.csv")))
     per_patient = list(csv.DictReader(open(out / "per_patient.csv")))
     vac = list(csv.DictReader(open(out / "vacuoles.csv")))
@@ -52,8 +52,23 @@ def test_quantify_with_the_classical_method(small_dataset, tmp_path, capsys):
     assert {"steatosis_grade", "physician_steatosis_pct"} <= set(per_patient[0])
     assert len(vac) == sum(int(r["n_vacuoles"]) for r in per_image) and "equivalent_diameter_um" in vac[0]
     assert len(list(out.glob("*.geojson"))) == 12
-    truth = {r.patient: [] for r in small_dataset}
+    # --macro-cutoff 10 with --pixel-size 0.5: macrovesicular from 10 µm (20 px) on
+    assert {v["type"] for v in vac} == {"macrovesicular", "microvesicular"}
+    assert all((v["type"] == "macrovesicular") == (float(v["equivalent_diameter_um"]) >= 10) for v in vac)
+    # scored on the patients the model never saw (train-classical holds out the test patients)
+    from napari_steatosis.preprocess import tissue_mask
+
+    splits = small_dataset.splits(0)
+    held = {r.patient for r in small_dataset if splits[r.stem] == "test"}
+    assert held
+    fat, fib, tissue = {}, {}, {}
     for r in small_dataset:
-        truth[r.patient].append(float(r.extra["true_steatosis_pct"]))
+        if r.patient in held:
+            t = tissue_mask(small_dataset.read_image(r))
+            fat[r.patient] = fat.get(r.patient, 0) + int((small_dataset.read_mask(r, "steatosis") & t).sum())
+            fib[r.patient] = fib.get(r.patient, 0) + int((small_dataset.read_mask(r, "fibrosis") & t).sum())
+            tissue[r.patient] = tissue.get(r.patient, 0) + int(t.sum())
     for p in per_patient:
-        assert float(p["steatosis_pct"]) == pytest.approx(np.mean(truth[p["patient"]]), abs=6)
+        if p["patient"] in held:
+            assert float(p["steatosis_pct"]) == pytest.approx(100 * fat[p["patient"]] / tissue[p["patient"]], abs=6)
+            assert float(p["fibrosis_pct"]) == pytest.approx(100 * fib[p["patient"]] / tissue[p["patient"]], abs=1.5)
