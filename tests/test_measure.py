@@ -251,3 +251,133 @@ def test_patient_summary_exact_rows():
     assert "fibrosis_pct" not in mixed[0]  # not every image measured fibrosis: no patient number
     assert patient_summary([dict(patient="Z", tissue_px=0, steatosis_px=0, n_vacuoles=0, fibrosis_px=0)],
                            None)[0]["fibrosis_pct"] == 0.0
+
+
+def test_label_images_count_as_masks():
+    from napari_steatosis.measure import overlap_counts
+
+    labels = np.zeros((10, 10), np.int32)
+    labels[:, :5] = 2  # a label image (values 1..k) is a mask of its nonzero pixels
+    a, b = _half()
+    assert overlap_counts(labels, b) == overlap_counts(a, b) == overlap_counts(a, b.astype(np.uint8) * 2)
+    tissue = np.ones((10, 10), bool)
+    out, _ = image_measurements(labels, tissue, fibrosis=labels)
+    assert out["steatosis_px"] == 50 and out["fibrosis_px"] == 50
+
+
+def test_pooled_jaccard_of_disjoint_masks_of_equal_size_is_zero():
+    a, b = Z.copy(), Z.copy()
+    a[0, :3], b[5, :3] = True, True  # tp 0, fp 3, fn 3
+    assert pooled_jaccard([(a, b)]) == 0.0
+
+
+def test_r_squared_with_unit_spread():
+    x = [0, 2, 0, 2]  # standard deviation exactly 1
+    assert r_squared(x, [0, 2, 0, 1]) == pytest.approx(np.corrcoef(x, [0, 2, 0, 1])[0, 1] ** 2)
+    assert r_squared([0, 2, 0, 1], x) == pytest.approx(np.corrcoef(x, [0, 2, 0, 1])[0, 1] ** 2)
+
+
+def test_vacuole_splitting_defaults_min_distance_4_and_min_area_8():
+    for r, d in ((5, 6), (6, 7)):  # two vacuoles whose centres are 6 (7) px apart: split at 4, not at 5
+        m = np.zeros((40, 60), np.uint8)
+        cv2.circle(m, (20, 20), r, 1, -1)
+        cv2.circle(m, (20 + d, 20), r, 1, -1)
+        assert split_vacuoles(m.astype(bool))[1] == 2
+        assert split_vacuoles(m.astype(bool), min_distance=5)[1] == 1
+    m = np.zeros((20, 40), bool)
+    m[2:4, 2:6] = True  # 8 px: a vacuole
+    m[10:12, 20:23] = m[12, 20] = True  # 7 px: dropped
+    labels, n = split_vacuoles(m)
+    assert n == 1 and labels[2, 2] == 1 and labels[10, 20] == 0
+    speck = np.zeros((20, 20), bool)
+    speck[5, 5:8] = True
+    labels, n = split_vacuoles(speck)  # a lone speck is no vacuole
+    assert n == 0 and not labels.any() and labels.dtype == np.int32
+    empty, n = split_vacuoles(np.zeros((4, 4), bool))
+    assert n == 0 and empty.dtype == np.int32 and empty.shape == (4, 4)
+
+
+def test_vacuoles_cut_by_the_image_edge_are_split_too():
+    m = np.zeros((40, 80), np.uint8)
+    cv2.circle(m, (30, 0), 12, 1, -1)
+    cv2.circle(m, (50, 0), 12, 1, -1)
+    assert split_vacuoles(m.astype(bool))[1] == 2
+
+
+def test_every_region_gets_a_vacuole_even_without_a_distance_peak(monkeypatch):
+    """If the peak finder finds no peak in a region, the region's deepest point seeds it:
+    a vacuole is never lost."""
+    import skimage.feature
+
+    m = _disks((40, 40, 20), (120, 60, 10))
+    monkeypatch.setattr(skimage.feature, "peak_local_max", lambda *a, **k: np.zeros((0, 2), int))
+    labels, n = split_vacuoles(m)
+    assert n == 2 and set(np.unique(labels)) == {0, 1, 2}
+    assert (labels > 0).sum() == m.sum()
+    assert labels[40, 40] != labels[60, 120]
+
+
+def test_vacuole_table_single_vacuole_one_pixel_and_rounding():
+    labels = np.zeros((30, 30), np.int32)
+    labels[10, 7] = 1  # a 1 px vacuole (a label image given by the caller)
+    rows = vacuole_table(labels > 0, labels=labels, pixel_size_um=0.3)
+    assert len(rows) == 1
+    r = rows[0]
+    assert (r["area_px"], r["centroid_x"], r["centroid_y"]) == (1, 7.0, 10.0)
+    assert r["area_um2"] == 0.09 and r["equivalent_diameter_px"] == 1.13 and r["equivalent_diameter_um"] == 0.34
+    labels[:] = 0
+    labels[0, 0] = labels[0, 1] = labels[1, 0] = 1  # 3 px: centroid x = y = 1/3
+    labels[20:27, 20:23] = 2  # 21 px: centroid x 21, y 23
+    rows = vacuole_table(labels > 0, labels=labels, pixel_size_um=0.7)
+    assert (rows[0]["centroid_x"], rows[0]["centroid_y"]) == (0.3, 0.3)
+    assert rows[0]["equivalent_diameter_px"] == round(np.sqrt(12 / np.pi), 2) == 1.95
+    assert rows[1]["area_um2"] == round(21 * 0.49, 2) and rows[1]["equivalent_diameter_um"] == round(
+        np.sqrt(84 / np.pi) * 0.7, 2)
+    third = np.zeros((9, 9), np.int32)
+    third[0, 0:3] = 1  # 3 px: centroid x 1.0, y 0.0
+    third[4:6, 4:7] = 2
+    third[8, 8] = 3
+    rows = vacuole_table(third > 0, labels=third)
+    assert [(r["centroid_x"], r["centroid_y"]) for r in rows] == [(1.0, 0.0), (5.0, 4.5), (8.0, 8.0)]
+
+
+def test_default_macro_cutoffs_are_30_px_and_15_um_inclusive():
+    labels = np.zeros((80, 80), np.int32)
+    cv2.circle(labels, (40, 40), 17, 1, -1)
+    area = int((labels == 1).sum())
+    d = np.sqrt(4 * area / np.pi)
+    assert 30 < d < 36
+    rows = vacuole_table(labels > 0, labels=labels)
+    assert rows[0]["type"] == "macrovesicular"
+    assert vacuole_table(labels > 0, labels=labels, pixel_size_um=15 / d)[0]["type"] == "macrovesicular"
+    assert vacuole_table(labels > 0, labels=labels, pixel_size_um=14.99 / d)[0]["type"] == "microvesicular"
+    small = np.zeros((80, 80), np.int32)
+    cv2.circle(small, (40, 40), 14, 1, -1)
+    d = np.sqrt(4 * (small == 1).sum() / np.pi)
+    assert 27 < d < 30
+    assert vacuole_table(small > 0, labels=small)[0]["type"] == "microvesicular"
+    assert vacuole_table(small > 0, labels=small, macro_cutoff=d)[0]["type"] == "macrovesicular"
+    assert vacuole_table(small > 0, labels=small, pixel_size_um=1.0)[0]["type"] == "macrovesicular"  # 28 µm >= 15
+
+
+def test_numbers_are_rounded_as_written():
+    tissue = np.zeros((100, 100), bool)
+    tissue[:, :30] = True  # 3000 px
+    fat = np.zeros((100, 100), bool)
+    fat[0:10, 0:10] = True  # 100 px, 11.28 px wide
+    fat[50:52, 0:1] = True  # 2 px: dropped by the vacuole splitting, but counted in the area
+    fat[20:29, 20:29] = True  # 81 px, 10.16 px wide
+    fib = np.zeros_like(fat)
+    fib[90:, :7] = True  # 70 px
+    out, rows = image_measurements(fat, tissue, fib, pixel_size_um=40.0, macro_cutoff=450)
+    assert out["steatosis_pct"] == round(100 * 183 / 3000, 4) == 6.1
+    assert out["fibrosis_pct"] == round(100 * 70 / 3000, 4) == 2.3333
+    assert out["macro_share_pct"] == round(100 * 100 / 183, 2) == 54.64  # 11.28 px * 40 = 451 µm >= 450
+    assert out["tissue_mm2"] == round(3000 * 1600 / 1e6, 5) == 4.8
+    big, _ = image_measurements(fat, np.ones((100, 100), bool), pixel_size_um=40.0)
+    assert big["tissue_mm2"] == 16.0
+    assert out["median_diameter_px"] == round(float(np.median([np.sqrt(400 / np.pi), np.sqrt(324 / np.pi)])), 2)
+    assert out["median_diameter_um"] == round(out["median_diameter_px"] * 40.0, 2)
+    rows = [dict(patient="A", tissue_px=3, steatosis_px=1, n_vacuoles=1, fibrosis_px=2)]
+    p = patient_summary(rows)[0]
+    assert p["steatosis_pct"] == 33.3333 and p["fibrosis_pct"] == 66.6667
