@@ -221,3 +221,20 @@ def test_widget_cancel_and_image_training(make_napari_viewer, qtbot, small_datas
     job = w.train_from_image()
     qtbot.waitUntil(lambda: job.finished, timeout=120000)
     assert "one image: optimistic" in w.summary.text()
+
+
+def test_train_classical_options_classifier_and_seed(tmp_path, capsys):
+    from napari_steatosis.data.synthetic import write_sample_dataset
+
+    ds = write_sample_dataset(tmp_path / "tiny", patients=3, per_patient=1, size=(160, 200), seed=9)
+    models = []
+    for k in range(2):
+        out = tmp_path / f"m{k}.skops"
+        assert main(["train-classical", str(ds.root), "--out", str(out), "--classifier", "rf", "--n-iter", "2",
+                     "--seed", "7"]) == 0
+        models.append(load_classifier(out))
+    a, b = models
+    assert a.classifier == b.classifier == "rf"
+    assert a.summary["best_params"] == b.summary["best_params"] and a.summary["cv_f1"] == b.summary["cv_f1"]
+    assert a.summary["n_iter"] == 2
+    assert "rf: cross-validated F1" in capsys.readouterr().out

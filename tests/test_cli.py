@@ -170,3 +170,44 @@ def test_demo_without_a_display_runs_headless(monkeypatch):
     monkeypatch.setattr(demo, "run_headless", headless)
     with pytest.raises(RanHeadless, match="somewhere"):
         main(["demo", "--out", "somewhere"])
+
+
+def test_sample_options_from_the_readme(tmp_path):
+    assert main(["sample", str(tmp_path / "s"), "--patients", "3", "--per-patient", "1", "--size", "96x128",
+                 "--seed", "2", "--stain", "he", "--image-format", "tif", "--zoom", "1.5,1.5", "--splits", "1,1,1"]) == 0
+    ds = Dataset.open(tmp_path / "s")
+    assert sorted(r.split for r in ds) == ["test", "train", "val"]
+    assert {r.extra["stain"] for r in ds} == {"he"} and {r.extra["zoom"] for r in ds} == {"1.500"}
+    for r in ds:
+        assert r.image.endswith(".tif") and ds.read_image(r).shape == (96, 128, 3)
+        assert ds.has_label(r, "steatosis") and not ds.has_label(r, "fibrosis")  # no collagen stain in H&E
+    assert main(["sample", str(tmp_path / "m"), "--patients", "4", "--per-patient", "1", "--size", "96x128",
+                 "--stain", "mixed", "--image-format", "jpg"]) == 0
+    ds = Dataset.open(tmp_path / "m")
+    assert [r.extra["stain"] for r in ds] == ["trichrome", "he", "trichrome", "he"]
+    assert all(r.image.endswith(".jpg") and r.split is None for r in ds)
+    # the same seed writes the same slides
+    assert main(["sample", str(tmp_path / "s2"), "--patients", "3", "--per-patient", "1", "--size", "96x128",
+                 "--seed", "2", "--stain", "he", "--image-format", "tif", "--zoom", "1.5,1.5", "--splits", "1,1,1"]) == 0
+    again = Dataset.open(tmp_path / "s2")
+    first = Dataset.open(tmp_path / "s")
+    for a, b in zip(first, again):
+        assert np.array_equal(first.read_image(a), again.read_image(b))
+
+
+def test_fibrosis_with_the_sirius_red_preset(tmp_path):
+    import cv2
+
+    from napari_steatosis.fibrosis import preset
+
+    rgb = np.full((80, 100, 3), (225, 205, 120), np.uint8)  # pale yellow parenchyma
+    rgb[:, :25] = (190, 30, 50)  # a red collagen septum: 25 % of the tissue
+    rgb[0, 0] = 0
+    cv2.imwrite(str(tmp_path / "psr.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert main(["fibrosis", str(tmp_path / "psr.png"), "--out", str(tmp_path / "o"), "--stain", "sirius-red"]) == 0
+    settings = json.loads((tmp_path / "o" / "fibrosis_settings.json").read_text())
+    assert settings["thresholds"] == preset("sirius-red").to_dict()
+    row = next(csv.DictReader(open(tmp_path / "o" / "fibrosis.csv")))
+    assert float(row["fibrosis_pct"]) == pytest.approx(25.0, abs=0.5)
+    assert main(["fibrosis", str(tmp_path / "psr.png"), "--out", str(tmp_path / "t")]) == 0  # trichrome: not blue
+    assert float(next(csv.DictReader(open(tmp_path / "t" / "fibrosis.csv")))["fibrosis_pct"]) < 0.5

@@ -332,3 +332,13 @@ def test_fine_tuning_starts_from_the_given_model(tiny_dataset, tmp_path, model, 
     assert main(["train-unet", str(tiny_dataset.root), "--out", str(tmp_path / "x.keras"),
                  "--init", str(tmp_path / "missing.keras")]) == 2
     assert "missing.keras: model file not found" in capsys.readouterr().err
+
+
+def test_max_minutes_is_a_time_budget(tiny_dataset, tmp_path, capsys):
+    from napari_steatosis.cli import main
+
+    out = tmp_path / "never.keras"
+    assert main(["train-unet", str(tiny_dataset.root), "--out", str(out), "--epochs", "3", "--patches-per-image", "4",
+                 "--lr-grid", "1e-3", "--batch-size", "2", "--max-minutes", "0.00001", "--seed", "1"]) == 2
+    assert "training ended before one epoch was validated; raise --max-minutes" in capsys.readouterr().err
+    assert not out.exists()
