@@ -42,8 +42,7 @@ def _final_mode(path: Path) -> int:
         return 0o666 & ~current_umask()
 
 
-@contextmanager
-def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
+def _atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` when the block succeeds.
 
     The temporary file keeps the final suffix so that writers that choose a format by
@@ -73,6 +72,10 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+# wrapped here rather than decorated: mutation testing (mutmut) leaves decorated functions alone
+atomic_write = contextmanager(_atomic_write)
 
 
 def remove_stale_temporaries(folder: str | os.PathLike) -> int:
