@@ -453,3 +453,65 @@ def test_atomic_write_syncs_before_renaming(tmp_path, monkeypatch):
     with atomic_write(tmp_path / "t.txt") as tmp:
         tmp.write_text("data")
     assert order == ["fsync", "replace"]
+
+
+def test_atomic_write_gives_the_mode_of_a_plain_open_or_of_the_file_it_replaces(tmp_path):
+    import os
+
+    from napari_steatosis.data.atomic import current_umask
+
+    old = os.umask(0o027)
+    try:
+        assert current_umask() == 0o027
+        with atomic_write(tmp_path / "new.txt") as tmp:
+            tmp.write_text("x")
+        assert (tmp_path / "new.txt").stat().st_mode & 0o7777 == 0o640  # 0666 less the umask, not mkstemp's 0600
+        (tmp_path / "shared.txt").write_text("old")
+        os.chmod(tmp_path / "shared.txt", 0o664)
+        with atomic_write(tmp_path / "shared.txt") as tmp:
+            tmp.write_text("new")
+        assert (tmp_path / "shared.txt").stat().st_mode & 0o7777 == 0o664  # the replaced file's mode is kept
+    finally:
+        os.umask(old)
+    assert current_umask() == old
+
+
+def test_stale_temporaries_of_a_killed_writer_are_removed(tmp_path):
+    from napari_steatosis.data.atomic import remove_stale_temporaries
+
+    (tmp_path / ".m.abc123.tmp.png").write_bytes(b"half")  # what a SIGKILLed atomic_write leaves
+    (tmp_path / ".n.x.tmp").write_bytes(b"half")
+    (tmp_path / "m.png").write_bytes(b"kept")
+    (tmp_path / ".hidden").write_bytes(b"kept")  # not ours
+    (tmp_path / "a.tmp.png").write_bytes(b"kept")  # not hidden: a user's file
+    (tmp_path / ".d.e.tmp.dir").mkdir()  # a folder is never removed
+    assert remove_stale_temporaries(tmp_path) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".d.e.tmp.dir", ".hidden", "a.tmp.png", "m.png"]
+    assert remove_stale_temporaries(tmp_path) == 0
+
+
+def test_output_folder_is_made_or_refused_in_one_line(tmp_path, monkeypatch):
+    import os
+
+    from napari_steatosis.data.atomic import output_folder
+
+    assert output_folder(tmp_path / "a" / "b") == tmp_path / "a" / "b" and (tmp_path / "a" / "b").is_dir()
+    assert output_folder(tmp_path / "a" / "b") == tmp_path / "a" / "b"  # existing: fine
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(SteatosisError, match=r"^--out .*f: a file of that name exists; choose a folder$"):
+        output_folder(tmp_path / "f")
+    with pytest.raises(SteatosisError, match=r"^--pred .*f/sub: cannot create the folder \(Not a directory\)$"):
+        output_folder(tmp_path / "f" / "sub", "--pred")
+    monkeypatch.setattr(os, "access", lambda p, mode: False)
+    with pytest.raises(SteatosisError, match=r"^--out .*a/b: folder is not writable$"):
+        output_folder(tmp_path / "a" / "b")
+    monkeypatch.undo()
+
+    def refuse(self, *a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    from pathlib import Path
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(SteatosisError, match=r"^--out .*c: cannot create the folder \(permission denied\)$"):
+        output_folder(tmp_path / "c")
