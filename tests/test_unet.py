@@ -146,7 +146,7 @@ def test_train_writes_model_and_card_and_json_progress(tiny_dataset, tmp_path, c
     assert card["input"]["valid_tile_sizes"].startswith("16k + 12")
     # predict uses the card's threshold by default
     assert main(["predict", str(tiny_dataset.image_path(tiny_dataset.records[0])), "--model", str(out),
-                 "--out", str(tmp_path / "p")]) == 0
+                 "--out", str(tmp_path / "p"), "--probability"]) == 0
     assert f"threshold {card['threshold']:.3f} (from the model card)" in capsys.readouterr().err
     import tifffile
 

@@ -37,10 +37,11 @@ class Job:
     stem: str
     patient: str | None = None
     shown: str = ""
+    slide: bool = False  # a whole-slide image: processed block by block, pyramidal outputs
 
     @classmethod
-    def of(cls, path, stem: str, patient: str | None = None) -> "Job":
-        return cls(os.path.abspath(path), stem, patient, str(path))
+    def of(cls, path, stem: str, patient: str | None = None, slide: bool = False) -> "Job":
+        return cls(os.path.abspath(path), stem, patient, str(path), slide)
 
 
 class ImageTask(Protocol):
@@ -48,7 +49,7 @@ class ImageTask(Protocol):
 
     def settings(self) -> dict: ...  # JSON-able; a record made with other settings is not reused
 
-    def outputs(self, stem: str) -> list[str]: ...  # file names in OUT this task writes for an image
+    def outputs(self, stem: str, slide: bool = False) -> list[str]: ...  # file names in OUT it writes for an image
 
     def load(self): ...  # its model, loaded once per process
 
@@ -94,7 +95,7 @@ def run_one(task: ImageTask, job: Job, out: str | os.PathLike) -> tuple[str, dic
             tmp.write_text(json.dumps(record))
         return "done", result
     except BaseException as exc:
-        for name in [*task.outputs(job.stem), str(Path(RECORDS) / f"{job.stem}.{task.kind}.json")]:
+        for name in [*task.outputs(job.stem, job.slide), str(Path(RECORDS) / f"{job.stem}.{task.kind}.json")]:
             (out / name).unlink(missing_ok=True)
         if not isinstance(exc, Exception):
             raise
@@ -123,7 +124,7 @@ def finished_result(task: ImageTask, job: Job, out: Path) -> dict | None:
             return None
     except (OSError, ValueError, AttributeError):
         return None
-    if not all((out / name).is_file() for name in task.outputs(job.stem)):
+    if not all((out / name).is_file() for name in task.outputs(job.stem, job.slide)):
         return None
     return record.get("result")
 

@@ -333,7 +333,7 @@ def cmd_predict(a) -> int:
 
         if not is_valid_size(a.tile):
             raise SteatosisError(f"--tile {a.tile}: the U-Net takes tiles of 16k+12 px, at least 124 (e.g. 1036)")
-        task = PredictTask("unet", a.model or str(default_model.path()), a.threshold, a.tile, a.scale)
+        task = PredictTask("unet", a.model or str(default_model.path()), a.threshold, a.tile, a.scale, a.probability)
     else:
         if not a.model:
             raise SteatosisError("--method classical needs --model (made by steatosis train-classical)")
@@ -443,8 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("fibrosis", help="fibrosis masks and %% of tissue by colour thresholding",
                        description="Threshold collagen by hue/saturation/value and report fibrosis as %% of tissue. "
-                                   "Writes OUT/<stem>.fibrosis.png, OUT/fibrosis.csv and OUT/fibrosis_settings.json.")
-    s.add_argument("inputs", nargs="+", help="dataset folders, folders of images, or image files")
+                                   "Writes OUT/<stem>.fibrosis.png (OUT/<stem>.fibrosis.ome.tif for a slide), "
+                                   "OUT/fibrosis.csv and OUT/fibrosis_settings.json.")
+    s.add_argument("inputs", nargs="+", help="dataset folders, folders of images or slides, or their files")
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--stain", choices=["trichrome", "sirius-red"], default="trichrome",
                    help="threshold preset (default: %(default)s)")
@@ -487,10 +488,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     s.set_defaults(func=cmd_train_classical)
 
-    s = sub.add_parser("predict", help="steatosis masks for images with the U-Net or the classical pipeline",
-                       description="Writes OUT/<stem>.steatosis.png (0/255); the U-Net also writes "
-                                   "OUT/<stem>.probability.tif (float32).")
-    s.add_argument("inputs", nargs="+", help="dataset folders, folders of images, or image files")
+    s = sub.add_parser("predict", help="steatosis masks for images and slides with the U-Net or the classical pipeline",
+                       description="Writes OUT/<stem>.steatosis.png (0/255) for an image, OUT/<stem>.steatosis.ome.tif "
+                                   "(pyramidal OME-TIFF, 0/255) for a slide; --probability adds the U-Net probability.")
+    s.add_argument("inputs", nargs="+", help="dataset folders, folders of images or slides, or their files")
+    s.add_argument("--probability", action="store_true",
+                   help="U-Net: also write the probability, OUT/<stem>.probability.tif (float32) for an image, "
+                        "OUT/<stem>.probability.ome.tif (uint8 0..255) for a slide")
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--method", choices=["unet", "classical"], default="unet", help="default: %(default)s")
     s.add_argument("--model", help="model file (U-Net: .keras, default: the shipped model; classical: required)")
@@ -518,8 +522,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("quantify", help="per-image and per-patient steatosis (and fibrosis) report",
                        description="Detect steatosis (U-Net or classical), split merged vacuoles, and write per_image.csv, "
-                                   "per_patient.csv (area-weighted, NAFLD grade), vacuoles.csv, masks and QuPath GeoJSON.")
-    s.add_argument("inputs", nargs="+", help="dataset folders, folders of images, or image files")
+                                   "per_patient.csv (area-weighted, NAFLD grade), vacuoles.csv, masks and QuPath GeoJSON. "
+                                   "A slide is analysed block by block: OUT/<stem>.steatosis.ome.tif (and .fibrosis.ome.tif), "
+                                   "<stem>.steatosis.geojson, <stem>.vacuoles.csv and one per_image.csv row.")
+    s.add_argument("inputs", nargs="+", help="dataset folders, folders of images or slides, or their files")
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--method", choices=["unet", "classical"], default="unet", help="default: %(default)s")
     s.add_argument("--model", help="model file (U-Net default: the shipped model; classical: required)")

@@ -74,10 +74,11 @@ def preset(name: str) -> FibrosisThresholds:
         raise SteatosisError(f"unknown stain preset {name!r}; use one of {', '.join(PRESETS)}") from None
 
 
-def to_hsv(rgb: np.ndarray, normalize: bool = True) -> np.ndarray:
-    """OpenCV HSV (H 0..179) of an RGB uint8 image, after percentile normalisation if asked."""
+def to_hsv(rgb: np.ndarray, normalize: bool = True, limits: tuple[int, int] | None = None) -> np.ndarray:
+    """OpenCV HSV (H 0..179) of an RGB uint8 image, after percentile normalisation if asked
+    (with a slide's grey ``limits`` when given, else the image's own percentiles)."""
     rgb = _check_rgb(rgb)
-    return cv2.cvtColor(percentile_normalize(rgb) if normalize else rgb, cv2.COLOR_RGB2HSV)
+    return cv2.cvtColor(percentile_normalize(rgb, limits=limits) if normalize else rgb, cv2.COLOR_RGB2HSV)
 
 
 def threshold_hsv(hsv: np.ndarray, t: FibrosisThresholds) -> np.ndarray:
@@ -90,10 +91,11 @@ def threshold_hsv(hsv: np.ndarray, t: FibrosisThresholds) -> np.ndarray:
     return m > 0
 
 
-def fibrosis_mask(rgb: np.ndarray, t: FibrosisThresholds | None = None, tissue: np.ndarray | None = None) -> np.ndarray:
+def fibrosis_mask(rgb: np.ndarray, t: FibrosisThresholds | None = None, tissue: np.ndarray | None = None,
+                  limits: tuple[int, int] | None = None) -> np.ndarray:
     """Collagen mask of an RGB image (restricted to ``tissue`` if given)."""
     t = t or preset("trichrome")
-    m = threshold_hsv(to_hsv(rgb, t.normalize), t)
+    m = threshold_hsv(to_hsv(rgb, t.normalize, limits), t)
     return m & tissue if tissue is not None else m
 
 

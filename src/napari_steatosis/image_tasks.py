@@ -22,13 +22,17 @@ class PredictTask:
     threshold: float | None = None  # None: the model card's
     tile: int = 1036
     scale: float = 1.0
+    probability: bool = False  # U-Net: also write the probability
     kind = "predict"
 
     def settings(self) -> dict:
         return {**asdict(self), "model_file": file_stamp(self.model)}
 
-    def outputs(self, stem: str) -> list[str]:
-        return [f"{stem}.steatosis.png"] + ([f"{stem}.probability.tif"] if self.method == "unet" else [])
+    def outputs(self, stem: str, slide: bool = False) -> list[str]:
+        prob = self.probability and self.method == "unet"
+        if slide:
+            return [f"{stem}.steatosis.ome.tif"] + ([f"{stem}.probability.ome.tif"] if prob else [])
+        return [f"{stem}.steatosis.png"] + ([f"{stem}.probability.tif"] if prob else [])
 
     def load(self):
         if self.method == "unet":
@@ -37,16 +41,24 @@ class PredictTask:
 
     def __call__(self, job: Job, out: Path) -> dict:
         model = self.load()
+        if job.slide:
+            from .slide_blocks import MethodSpec  # noqa: PLC0415
+            from .slide_run import analyse_slide  # noqa: PLC0415
+
+            spec = MethodSpec(self.method, self.model, self.threshold, self.scale, self.tile,
+                              probability=self.probability)
+            return dict(steatosis_px=analyse_slide(job.path, out, spec, stem=job.stem)["steatosis_px"])
         rgb = read_image(job.path)
         if self.method == "unet":
-            import tifffile  # noqa: PLC0415
-
             with NET_LOCK:
                 prob = model.probability(rgb)
             mask = model.mask(rgb, prob)
             write_mask(out / f"{job.stem}.steatosis.png", mask)
-            with atomic_write(out / f"{job.stem}.probability.tif") as tmp:
-                tifffile.imwrite(tmp, prob.astype(np.float32), compression="zlib")
+            if self.probability:  # float32, 4 bytes a pixel: only when asked
+                import tifffile  # noqa: PLC0415
+
+                with atomic_write(out / f"{job.stem}.probability.tif") as tmp:
+                    tifffile.imwrite(tmp, prob.astype(np.float32), compression="zlib")
         else:
             from .classical.pipeline import predict_steatosis  # noqa: PLC0415
 
@@ -68,12 +80,19 @@ class FibrosisTask:
     def settings(self) -> dict:
         return dict(thresholds=self.thresholds)
 
-    def outputs(self, stem: str) -> list[str]:
-        return [f"{stem}.fibrosis.png"]
+    def outputs(self, stem: str, slide: bool = False) -> list[str]:
+        return [f"{stem}.fibrosis.ome.tif" if slide else f"{stem}.fibrosis.png"]
 
     def __call__(self, job: Job, out: Path) -> dict:
         from .fibrosis import FibrosisThresholds, fibrosis_percent  # noqa: PLC0415
 
+        if job.slide:
+            from .slide_blocks import MethodSpec  # noqa: PLC0415
+            from .slide_run import analyse_slide  # noqa: PLC0415
+
+            res = analyse_slide(job.path, out, MethodSpec(None, fibrosis=self.thresholds), stem=job.stem)
+            return dict(image=job.shown, patient=job.patient or "", fibrosis_pct=f"{res['fibrosis_pct']:.4f}",
+                        fibrosis_px=res["fibrosis_px"], tissue_px=res["tissue_px"])
         rgb = read_image(job.path)
         require_colour(rgb, job.path)
         mask, pct, tissue = fibrosis_percent(rgb, FibrosisThresholds.from_dict(self.thresholds))

@@ -24,21 +24,36 @@ def grey_percentiles(rgb: np.ndarray, low: float = 0.1, high: float = 99.9) -> t
     rgb = _check_rgb(rgb)
     if not (0.0 <= low < high <= 100.0):
         raise SteatosisError(f"percentiles must satisfy 0 <= low < high <= 100, got low={low}, high={high}")
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    hist = cv2.calcHist([grey], [0], None, [256], [0, 256]).ravel()
+    return histogram_percentiles(grey_histogram(rgb), low, high)
+
+
+def grey_histogram(rgb: np.ndarray) -> np.ndarray:
+    """256-bin histogram of the grey levels of an RGB uint8 image (sums over blocks of a slide)."""
+    grey = cv2.cvtColor(_check_rgb(rgb), cv2.COLOR_RGB2GRAY)
+    return cv2.calcHist([grey], [0], None, [256], [0, 256]).ravel()
+
+
+def histogram_percentiles(hist: np.ndarray, low: float = 0.1, high: float = 99.9) -> tuple[int, int]:
+    """Grey levels at the ``low`` and ``high`` percentiles of a 256-bin histogram; percentile 0 is
+    the darkest grey present, 100 the brightest."""
+    hist = np.asarray(hist, np.float64)
+    present = np.flatnonzero(hist)
+    if not len(present):
+        return 0, 255
     cdf = np.cumsum(hist) / hist.sum()
-    present = np.flatnonzero(hist)  # percentile 0 is the darkest grey present, 100 the brightest
     lo = int(np.searchsorted(cdf, low / 100.0, side="left"))
     hi = int(np.searchsorted(cdf, high / 100.0, side="left"))
     return int(np.clip(lo, present[0], present[-1])), int(np.clip(hi, present[0], present[-1]))
 
 
-def percentile_normalize(rgb: np.ndarray, low: float = 0.1, high: float = 99.9) -> np.ndarray:
+def percentile_normalize(rgb: np.ndarray, low: float = 0.1, high: float = 99.9,
+                         limits: tuple[int, int] | None = None) -> np.ndarray:
     """Stretch all three channels so the grey ``low``/``high`` percentiles map to 0 and 255.
 
     Values beyond are clipped. A flat image (both percentiles equal) is returned unchanged.
+    ``limits`` gives the two grey levels directly (a slide's, measured once for all its blocks).
     """
-    lo, hi = grey_percentiles(rgb, low, high)
+    lo, hi = limits if limits is not None else grey_percentiles(rgb, low, high)
     if hi <= lo:
         return np.array(rgb, copy=True)
     lut = np.clip((np.arange(256, dtype=np.float32) - lo) * (255.0 / (hi - lo)), 0, 255)

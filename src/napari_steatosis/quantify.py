@@ -98,7 +98,10 @@ class QuantifyTask:
     def settings(self) -> dict:
         return {**asdict(self), "model_file": file_stamp(self.model)}
 
-    def outputs(self, stem: str) -> list[str]:
+    def outputs(self, stem: str, slide: bool = False) -> list[str]:
+        if slide:
+            return [f"{stem}.steatosis.ome.tif", f"{stem}.steatosis.geojson", f"{stem}.vacuoles.csv"] \
+                + ([f"{stem}.fibrosis.ome.tif"] if self.fibrosis != "none" else [])
         return [f"{stem}.steatosis.png", f"{stem}.steatosis.geojson"]
 
     def load(self) -> tuple[Callable, str]:
@@ -107,6 +110,8 @@ class QuantifyTask:
 
     def __call__(self, job: Job, out: Path) -> dict:
         detect, description = self.load()
+        if job.slide:
+            return self.slide(job, out, description)
         rgb = read_image(job.path)
         px = self.pixel_size_um or tiff_pixel_size_um(job.path)
         tissue = tissue_mask(rgb)
@@ -130,8 +135,22 @@ class QuantifyTask:
                     vacuoles=[dict(image=job.shown, patient=patient, **r) for r in rows])
 
 
+    def slide(self, job: Job, out: Path, description: str) -> dict:
+        """A slide block by block: pyramidal masks, vacuole outlines and ``<stem>.vacuoles.csv``, one row."""
+        from .fibrosis import preset  # noqa: PLC0415
+        from .slide_blocks import MethodSpec  # noqa: PLC0415
+        from .slide_run import analyse_slide  # noqa: PLC0415
+
+        fib = preset(self.fibrosis).to_dict() if self.fibrosis != "none" else None
+        spec = MethodSpec(self.method, self.model, self.threshold, self.scale, fibrosis=fib)
+        res = analyse_slide(job.path, out, spec, self.pixel_size_um, self.macro_cutoff, vacuoles=True, stem=job.stem)
+        numbers = {k: v for k, v in res.items() if k not in ("files", "blocks", "glass_blocks")}
+        return dict(row=dict(image=job.shown, patient=job.patient or job.stem, method=description, **numbers),
+                    vacuoles=[])
+
+
 def jobs_of(sources) -> list[Job]:
-    return [Job.of(s.path, s.stem, s.patient) for s in sources]
+    return [Job.of(s.path, s.stem, s.patient, s.is_slide) for s in sources]
 
 
 def quantify(inputs, out, method="unet", model=None, pixel_size_um=None, macro_cutoff=None, fibrosis="none",

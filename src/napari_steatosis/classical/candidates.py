@@ -44,10 +44,12 @@ def _disk(r: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
 
-def find_candidates(rgb: np.ndarray, params: CandidateParams | None = None) -> Candidates:
+def find_candidates(rgb: np.ndarray, params: CandidateParams | None = None,
+                    limits: tuple[int, int] | None = None) -> Candidates:
+    """``limits``: the grey normalisation levels when they are the slide's, not the image's own."""
     p = params or CandidateParams()
     rgb = _check_rgb(rgb)
-    hsv = cv2.cvtColor(percentile_normalize(rgb), cv2.COLOR_RGB2HSV)
+    hsv = cv2.cvtColor(percentile_normalize(rgb, limits=limits), cv2.COLOR_RGB2HSV)
     white = cv2.inRange(hsv, (0, 0, p.val_min), (180, p.sat_max, 255))
     core = cv2.erode(white, _disk(p.erosion)) if p.erosion else white
     n, labels, stats, _ = cv2.connectedComponentsWithStats(core, connectivity=8, ltype=cv2.CV_32S)

@@ -109,10 +109,11 @@ class Prediction:
     tissue: np.ndarray
 
 
-def predict_steatosis(model: ClassicalModel, rgb: np.ndarray, threshold: float | None = None) -> Prediction:
+def predict_steatosis(model: ClassicalModel, rgb: np.ndarray, threshold: float | None = None,
+                      limits: tuple[int, int] | None = None) -> Prediction:
     import cv2  # noqa: PLC0415
 
-    c = find_candidates(rgb, model.candidate_params)
+    c = find_candidates(rgb, model.candidate_params, limits)
     X, boxes = region_features(c)
     prob = model.predict_proba(X) if c.n else np.zeros(0)
     t = model.threshold if threshold is None else threshold

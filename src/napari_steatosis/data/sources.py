@@ -1,4 +1,4 @@
-"""Turn a command-line argument (dataset folder, image files or a folder of images) into images."""
+"""Turn a command-line argument (dataset folder, image or slide files, a folder of them) into images."""
 
 from __future__ import annotations
 
@@ -10,6 +10,14 @@ from typing import Iterable
 from ..errors import DatasetError
 from .dataset import CSV_NAME, Dataset, ImageRecord
 from .images import IMAGE_SUFFIXES
+from .slides import SLIDE_SUFFIXES, image_stem, is_slide
+
+SUFFIXES = tuple(dict.fromkeys(IMAGE_SUFFIXES + SLIDE_SUFFIXES))
+
+
+def _readable(p: Path) -> bool:
+    name = p.name.lower()
+    return p.is_file() and not name.startswith(".") and name.endswith(SUFFIXES)
 
 
 @dataclass
@@ -22,9 +30,14 @@ class ImageSource:
     record: ImageRecord | None = None
     dataset: Dataset | None = None
 
+    @property
+    def is_slide(self) -> bool:
+        """A whole-slide image (processed block by block) rather than an image read whole."""
+        return is_slide(self.path)
+
 
 def collect_images(inputs: Iterable[str | os.PathLike]) -> list[ImageSource]:
-    """Dataset folders (with dataset.csv), folders of images, or image files, in the order given."""
+    """Dataset folders (with dataset.csv), folders of images or slides, or their files, in the order given."""
     out: list[ImageSource] = []
     for item in inputs:
         p = Path(item)
@@ -32,14 +45,14 @@ def collect_images(inputs: Iterable[str | os.PathLike]) -> list[ImageSource]:
             ds = Dataset.open(p)
             out += [ImageSource(ds.image_path(r), r.stem, r.patient, r, ds) for r in ds.records]
         elif p.is_dir():
-            files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+            files = sorted(f for f in p.iterdir() if _readable(f))
             if not files:
-                raise DatasetError(f"{p}: no images ({', '.join(IMAGE_SUFFIXES)}) and no dataset.csv in this folder")
-            out += [ImageSource(f, f.stem) for f in files]
+                raise DatasetError(f"{p}: no images or slides ({', '.join(SUFFIXES)}) and no dataset.csv in this folder")
+            out += [ImageSource(f, image_stem(f)) for f in files]
         elif p.is_file():
-            if p.suffix.lower() not in IMAGE_SUFFIXES:
-                raise DatasetError(f"{p}: not an image ({', '.join(IMAGE_SUFFIXES)})")
-            out.append(ImageSource(p, p.stem))
+            if not p.name.lower().endswith(SUFFIXES):
+                raise DatasetError(f"{p}: not an image or slide ({', '.join(SUFFIXES)})")
+            out.append(ImageSource(p, image_stem(p)))
         else:
             raise DatasetError(f"{p}: no such file or folder")
     stems = [s.stem for s in out]

@@ -15,9 +15,10 @@ from ..preprocess import percentile_normalize
 from . import IN_MARGIN, PATCH
 
 
-def prepare_image(rgb: np.ndarray) -> np.ndarray:
-    """What the network sees of an image, at training and at prediction alike."""
-    return percentile_normalize(rgb)
+def prepare_image(rgb: np.ndarray, limits: tuple[int, int] | None = None) -> np.ndarray:
+    """What the network sees of an image, at training and at prediction alike (``limits``: a
+    slide's grey normalisation levels, measured once for all its blocks)."""
+    return percentile_normalize(rgb, limits=limits)
 
 
 def rotated_patch(image: np.ndarray, mask: np.ndarray, centre_rc, angle_deg: float, flip: bool,

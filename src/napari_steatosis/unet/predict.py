@@ -84,8 +84,6 @@ def predict_probability(
     16 px so that the four 2x2 max-poolings see the same grid as in one big tile. With the
     default context the result does not depend on the tiling (tested).
     """
-    import keras  # noqa: PLC0415
-
     if not 0.05 <= scale <= 4:
         raise SteatosisError(f"scale must be within 0.05..4, got {scale}")
     if scale != 1.0:  # run at the model's magnification, answer at the image's
@@ -98,11 +96,29 @@ def predict_probability(
         return cv2.resize(p, (W, H), interpolation=cv2.INTER_LINEAR)
     img = rgb if prepared else prepare_image(rgb)
     h, w = img.shape[:2]
-    (th, tw), (kh, kw), origins = tile_plan((h, w), tile, context)
     m = IN_MARGIN + context
-    rows = max(r for r, _ in origins) + th
-    cols = max(c for _, c in origins) + tw
+    rows, cols = padded_extent((h, w), tile, context)
     padded = np.pad(img, ((m, rows - h - m), (m, cols - w - m), (0, 0)), mode="reflect")
+    return predict_padded(model, padded, (h, w), tile, context, progress, cancelled)
+
+
+def padded_extent(shape: tuple[int, int], tile: int = DEFAULT_TILE, context: int = CONTEXT) -> tuple[int, int]:
+    """Rows and columns of input that :func:`predict_padded` needs for an output of ``shape``:
+    the output's pixel (0, 0) sits at input (IN_MARGIN + context, IN_MARGIN + context)."""
+    (th, tw), _, origins = tile_plan(shape, tile, context)
+    return max(r for r, _ in origins) + th, max(c for _, c in origins) + tw
+
+
+def predict_padded(model, padded: np.ndarray, shape: tuple[int, int], tile: int = DEFAULT_TILE,
+                   context: int = CONTEXT, progress=None, cancelled=None) -> np.ndarray:
+    """Probability of an output region of ``shape`` from its prepared input with the margins
+    around it (see :func:`padded_extent`): a block of a slide, read with the real pixels of its
+    neighbours, costs no more than the same area inside one big image and gives the same values
+    when its origin is on the 16 px grid."""
+    import keras  # noqa: PLC0415
+
+    h, w = shape
+    (th, tw), (kh, kw), origins = tile_plan((h, w), tile, context)
     out = np.zeros((h, w), np.float32)
     for k, (r, c) in enumerate(origins):
         if cancelled is not None and cancelled():

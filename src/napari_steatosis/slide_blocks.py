@@ -1,0 +1,282 @@
+"""Whole slides block by block over level 0, in memory bounded by the blocks in flight.
+
+A slide is planned once (:func:`plan_slide`): a thumbnail finds the tissue (glass blocks are
+skipped), a grey histogram gives the slide's normalisation levels (the same for every block,
+as one image has one), and the level-0 grid of ``block`` px squares that hold tissue is listed.
+
+Two plain functions then run over a plan and a list of block indices, so the blocks can be
+split between processes or dask workers (each opens the slide and loads the model itself):
+
+* :func:`run_blocks` (pass 1) reads each block with the margin its methods need (the U-Net's
+  76 px context and tile grid, the classical pipeline's :data:`HALO`), and writes its
+  steatosis/fibrosis masks and U-Net probability into the plan's zarr arrays (one chunk per
+  block, so writers never share a chunk). It returns small per-block numbers.
+* :func:`count_vacuoles` (pass 2, after pass 1 is complete) splits the vacuoles of each block
+  with :data:`HALO` px of its neighbours' mask around it and keeps those whose first pixel (in
+  raster order) lies in the block: a vacuole crossing a border is counted once, by one block.
+
+Blocks start on the 16 px grid and, for the U-Net, hold whole numbers of its kept output
+tiles, so a slide costs what the same pixels cost as one image and gives the same values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from .data.slides import Slide, open_slide
+from .errors import Cancelled, SteatosisError
+from .preprocess import grey_histogram, histogram_percentiles, tissue_mask
+
+BLOCK = 2640  # 3 x 880, the kept output of the U-Net's default 1036 px tile; a multiple of 16
+HALO = 128  # px of neighbours around a block: whole vacuoles up to ~128 px for the classical pipeline and counts
+THUMB_SIDE = 2048  # the thumbnail the tissue is found on (level 0 itself for smaller slides)
+STATS_PIXELS = 1 << 24  # the grey histogram comes from the finest level with at most this many px
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """What runs on each block; plain values only, so it travels to worker processes."""
+
+    steatosis: str | None = "unet"  # "unet", "classical" or None
+    model: str | None = None  # U-Net .keras (default: shipped) or classical .skops
+    threshold: float | None = None  # U-Net: default the model card's
+    scale: float = 1.0
+    tile: int = 1036
+    fibrosis: dict | None = None  # FibrosisThresholds.to_dict(), or None
+    probability: bool = False  # keep the U-Net probability (uint8 0..255)
+
+
+@dataclass
+class SlidePlan:
+    """Everything a worker needs to run blocks of one slide (picklable)."""
+
+    slide: str
+    work: str  # folder holding the zarr arrays steatosis / fibrosis / probability
+    shape: tuple[int, int]
+    block: int
+    boxes: list  # (r0, c0, r1, c1) of the blocks that hold tissue
+    n_grid: int  # blocks in the whole grid, glass included
+    limits: tuple[int, int]
+    tissue: np.ndarray = field(repr=False)  # bool thumbnail tissue mask
+    spec: MethodSpec = field(default_factory=MethodSpec)
+    mpp: float | None = None
+
+    def outputs(self) -> list[str]:
+        names = []
+        if self.spec.steatosis:
+            names.append("steatosis")
+        if self.spec.fibrosis is not None:
+            names.append("fibrosis")
+        if self.spec.probability and self.spec.steatosis == "unet":
+            names.append("probability")
+        return names
+
+    def array(self, name: str, mode: str = "r"):
+        import zarr  # noqa: PLC0415
+
+        return zarr.open_array(str(Path(self.work) / name), mode=mode)
+
+    def tissue_block(self, r0: int, c0: int, r1: int, c1: int) -> np.ndarray:
+        """Level-0 tissue mask of a region, by nearest neighbour from the thumbnail."""
+        th, tw = self.tissue.shape
+        H, W = self.shape
+        rows = np.minimum((np.arange(r0, r1) * (th / H)).astype(np.int64), th - 1)
+        cols = np.minimum((np.arange(c0, c1) * (tw / W)).astype(np.int64), tw - 1)
+        return self.tissue[np.ix_(rows, cols)]
+
+
+def thumbnail(slide: Slide, max_side: int = THUMB_SIDE) -> np.ndarray:
+    """The slide at most ``max_side`` px wide (level 0 itself when it is no larger), read band by band
+    from the coarsest level that is still at least that large."""
+    H, W = slide.shape
+    f = min(1.0, max_side / max(H, W))
+    th, tw = max(1, round(H * f)), max(1, round(W * f))
+    k = max(i for i, (h, w) in enumerate(slide.level_shapes) if (i == 0 or (h >= th and w >= tw)))
+    h, w = slide.level_shapes[k]
+    out = np.empty((th, tw, 3), np.uint8)
+    step = max(1, (1 << 22) // max(w, 1))  # bands of ~4 Mpx
+    for r0 in range(0, h, step):
+        r1 = min(h, r0 + step)
+        o0, o1 = round(r0 * th / h), round(r1 * th / h)
+        if o1 > o0:
+            band = slide.read(r0, 0, r1, w, level=k)
+            out[o0:o1] = band if (h, w) == (th, tw) else cv2.resize(band, (tw, o1 - o0), interpolation=cv2.INTER_AREA)
+    return out
+
+
+def slide_limits(slide: Slide) -> tuple[int, int]:
+    """The grey 0.1/99.9 percentiles of the finest level with at most :data:`STATS_PIXELS` px
+    (level 0 for slides up to 16 Mpx, so these equal the in-memory image's own)."""
+    k = next((i for i, (h, w) in enumerate(slide.level_shapes) if h * w <= STATS_PIXELS), len(slide.levels) - 1)
+    h, w = slide.level_shapes[k]
+    hist = np.zeros(256)
+    step = max(1, (1 << 22) // max(w, 1))
+    for r0 in range(0, h, step):
+        hist += grey_histogram(slide.read(r0, 0, min(h, r0 + step), w, level=k))
+    return histogram_percentiles(hist)
+
+
+def plan_slide(path: str | os.PathLike, work: str | os.PathLike, spec: MethodSpec, block: int = BLOCK,
+               mpp: float | None = None) -> SlidePlan:
+    """Open the slide, find its tissue and normalisation, list the tissue blocks, create the outputs' arrays."""
+    import zarr  # noqa: PLC0415
+
+    if block < 64 or block % 16:
+        raise SteatosisError(f"block size {block} must be a multiple of 16, at least 64")
+    with open_slide(path, warn_no_mpp=not mpp) as slide:  # said once per slide, here
+        H, W = slide.shape
+        tissue = tissue_mask(thumbnail(slide))
+        limits = slide_limits(slide)
+        mpp = mpp or slide.mpp
+    plan = SlidePlan(str(path), str(work), (H, W), block, [], 0, limits, tissue, spec, mpp)
+    grid = [(r0, c0, min(r0 + block, H), min(c0 + block, W)) for r0 in range(0, H, block) for c0 in range(0, W, block)]
+    plan.n_grid = len(grid)
+    plan.boxes = [b for b in grid if plan.tissue_block(*b).any()]
+    Path(work).mkdir(parents=True, exist_ok=True)
+    for name in plan.outputs():
+        zarr.create_array(store=str(Path(work) / name), shape=(H, W), chunks=(block, block), dtype=np.uint8,
+                          fill_value=0, overwrite=True)
+    return plan
+
+
+# ----------------------------------------------------------------------------- pass 1
+
+def steatosis_model(spec: MethodSpec):
+    """The spec's loaded model, once per process: a U-Net ``Detector`` or a classical model."""
+    from .quantify import classical_model, unet_detector  # noqa: PLC0415 (the per-process model cache)
+
+    if spec.steatosis == "unet":
+        return unet_detector(spec.model, spec.scale, spec.threshold, spec.tile)
+    if spec.steatosis == "classical":
+        if not spec.model:
+            raise SteatosisError("--method classical needs --model (made by steatosis train-classical)")
+        return classical_model(spec.model)
+    raise SteatosisError(f"unknown method {spec.steatosis!r}; use unet or classical")
+
+
+def _margins(spec: MethodSpec, model, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) px of neighbours a block of ``shape`` needs."""
+    if spec.steatosis == "classical":
+        return (HALO,) * 4
+    if spec.steatosis == "unet" and model.scale != 1.0:  # resized per block: ~96 px of context at the net's scale
+        return (max(HALO, 16 * -(-96 // (16 * min(model.scale, 1.0)))),) * 4
+    if spec.steatosis == "unet":
+        from .unet import IN_MARGIN  # noqa: PLC0415
+        from .unet.predict import CONTEXT, padded_extent  # noqa: PLC0415
+
+        m = IN_MARGIN + CONTEXT
+        rows, cols = padded_extent(shape, model.tile)
+        return m, m, rows - shape[0] - m, cols - shape[1] - m
+    return 0, 0, 0, 0
+
+
+def block_masks(plan: SlidePlan, slide: Slide, box, cancelled=None) -> dict[str, np.ndarray]:
+    """The uint8 outputs (0/255 masks, 0..255 probability) of one block, within tissue."""
+    spec = plan.spec
+    r0, c0, r1, c1 = box
+    h, w = r1 - r0, c1 - c0
+    model = steatosis_model(spec) if spec.steatosis else None
+    top, left, bottom, right = _margins(spec, model, (h, w))
+    window = slide.read(r0 - top, c0 - left, r1 + bottom, c1 + right)
+    core = window[top:top + h, left:left + w]
+    tissue = plan.tissue_block(r0, c0, r1, c1)
+    out = {}
+    if spec.steatosis == "unet":
+        from .unet.patches import prepare_image  # noqa: PLC0415
+        from .quantify import NET_LOCK  # noqa: PLC0415 (threads of a dask worker take turns on the network)
+        from .unet.predict import predict_padded, predict_probability  # noqa: PLC0415
+
+        prepared = prepare_image(window, plan.limits)
+        with NET_LOCK:
+            if model.scale == 1.0:
+                prob = predict_padded(model.model, prepared, (h, w), model.tile, cancelled=cancelled)
+            else:
+                prob = predict_probability(model.model, prepared, model.tile, cancelled=cancelled, prepared=True,
+                                           scale=model.scale)[top:top + h, left:left + w]
+        out["steatosis"] = np.where((prob >= model.threshold) & tissue, 255, 0).astype(np.uint8)
+        if spec.probability:
+            out["probability"] = np.where(tissue, np.clip(prob * 255 + 0.5, 0, 255), 0).astype(np.uint8)
+    elif spec.steatosis == "classical":
+        from .classical.pipeline import predict_steatosis  # noqa: PLC0415
+
+        mask = predict_steatosis(model, window, limits=plan.limits).mask[top:top + h, left:left + w]
+        out["steatosis"] = np.where(mask & tissue, 255, 0).astype(np.uint8)
+    if spec.fibrosis is not None:
+        from .fibrosis import FibrosisThresholds, fibrosis_mask  # noqa: PLC0415
+
+        fib = fibrosis_mask(np.ascontiguousarray(core), FibrosisThresholds.from_dict(spec.fibrosis), tissue,
+                            plan.limits)
+        out["fibrosis"] = np.where(fib, 255, 0).astype(np.uint8)
+    out["tissue"] = tissue
+    return out
+
+
+def run_blocks(plan: SlidePlan, indices: Sequence[int], progress: Callable[[int, int], None] | None = None,
+               cancelled: Callable[[], bool] | None = None) -> list[dict]:
+    """Pass 1 over the blocks ``indices`` of ``plan.boxes``: write their masks into the plan's
+    arrays and return ``{index, tissue_px, steatosis_px, fibrosis_px}`` per block.
+
+    Safe to call from several processes at once on disjoint index lists: each block is one chunk.
+    """
+    arrays = {name: plan.array(name, "r+") for name in plan.outputs()}
+    results = []
+    with open_slide(plan.slide, warn_no_mpp=False) as slide:
+        for k, i in enumerate(indices):
+            if cancelled is not None and cancelled():
+                raise Cancelled("slide analysis cancelled")
+            r0, c0, r1, c1 = plan.boxes[i]
+            masks = block_masks(plan, slide, plan.boxes[i], cancelled)
+            for name, arr in arrays.items():
+                arr[r0:r1, c0:c1] = masks[name]
+            res = dict(index=int(i), tissue_px=int(np.count_nonzero(masks["tissue"])))
+            for name in ("steatosis", "fibrosis"):
+                if name in masks:
+                    res[f"{name}_px"] = int(np.count_nonzero(masks[name]))
+            results.append(res)
+            if progress is not None:
+                progress(k + 1, len(indices))
+    return results
+
+
+# ----------------------------------------------------------------------------- pass 2
+def count_vacuoles(plan: SlidePlan, indices: Sequence[int], pixel_size_um: float | None = None,
+                   macro_cutoff: float | None = None, outlines: bool = True) -> list[tuple[list[dict], list[dict]]]:
+    """Pass 2: per block, ``(vacuole rows, GeoJSON outline features)`` in level-0 coordinates,
+    each vacuole and each outline given by exactly one block (the one holding its first pixel)."""
+    from .export import mask_to_geojson  # noqa: PLC0415
+    from .measure import split_vacuoles, vacuole_table  # noqa: PLC0415
+
+    fat = plan.array("steatosis")
+    H, W = plan.shape
+    out = []
+    for i in indices:
+        r0, c0, r1, c1 = plan.boxes[i]
+        a0, b0 = max(0, r0 - HALO), max(0, c0 - HALO)
+        window = np.asarray(fat[a0:min(H, r1 + HALO), b0:min(W, c1 + HALO)]) > 0
+        labels, n = split_vacuoles(window)
+        rows, feats = [], []
+        if n:
+            first = np.unique(labels.ravel(), return_index=True)[1][1:]  # first pixel of labels 1..n
+            fr, fc = np.divmod(first, window.shape[1])
+            inside = (fr + a0 >= r0) & (fr + a0 < r1) & (fc + b0 >= c0) & (fc + b0 < c1)
+            for row, keep in zip(vacuole_table(window, pixel_size_um, macro_cutoff, labels=labels), inside):
+                if keep:
+                    row["centroid_x"] = round(row["centroid_x"] + b0, 1)
+                    row["centroid_y"] = round(row["centroid_y"] + a0, 1)
+                    rows.append(row)
+        if outlines and window.any():
+            for f in mask_to_geojson(window, "Steatosis")["features"]:
+                rings = f["geometry"]["coordinates"]
+                y, x = min((p[1], p[0]) for p in rings[0])
+                if r0 <= y - 0.5 + a0 < r1 and c0 <= x - 0.5 + b0 < c1:
+                    f["geometry"]["coordinates"] = [[[p[0] + b0, p[1] + a0] for p in ring] for ring in rings]
+                    feats.append(f)
+        out.append((rows, feats))
+    return out
+

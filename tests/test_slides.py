@@ -1,0 +1,239 @@
+"""Whole-slide images: lazy reading, pyramidal OME-TIFF output, block processing and the CLI on slides."""
+
+import json
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+
+from napari_steatosis.cli import main
+from napari_steatosis.data.pyramid import write_pyramid
+from napari_steatosis.data.slides import PixelSizeWarning, image_stem, is_slide, open_slide
+from napari_steatosis.data.sources import collect_images
+from napari_steatosis.data.synthetic_slide import write_synthetic_slide
+from napari_steatosis.errors import DatasetError
+from napari_steatosis.export import geojson_to_mask
+from napari_steatosis.fibrosis import fibrosis_mask, preset
+from napari_steatosis.measure import split_vacuoles
+from napari_steatosis.preprocess import tissue_mask
+from napari_steatosis.slide_blocks import MethodSpec
+from napari_steatosis.slide_run import analyse_slide
+
+SVS = Path(__file__).parent / "data" / "CMU-1-Small-Region.svs"
+
+
+@pytest.fixture(scope="module")
+def slide_path(tmp_path_factory):
+    """A 1024 x 1536 synthetic pyramidal OME-TIFF (JPEG tiles, mpp 0.9, glass quarter and border)."""
+    path = tmp_path_factory.mktemp("slide") / "liver.ome.tif"
+    write_synthetic_slide(path, (1024, 1536), seed=3, field=512, pool=2)
+    return path
+
+
+class PixelReadCounter:
+    """Counts reads of tile data by tifffile's zarr store (and whole-page reads)."""
+
+    def __init__(self, monkeypatch):
+        self.n = 0
+        for owner, name in ((tifffile.tifffile.FileCache, "read"), (tifffile.TiffPage, "asarray")):
+            monkeypatch.setattr(owner, name, self._counting(getattr(owner, name)))
+
+    def _counting(self, original):
+        def counting(*args, **kwargs):
+            self.n += 1
+            return original(*args, **kwargs)
+
+        return counting
+
+
+def test_svs_size_pixel_size_and_pixels():
+    with open_slide(SVS) as s:
+        assert s.vendor == "svs" and s.shape == (2967, 2220) and s.mpp == pytest.approx(0.499)
+        region = s.read(1000, 500, 1100, 700)
+    full = tifffile.imread(SVS)
+    assert region.shape == (100, 200, 3) and np.array_equal(region, full[1000:1100, 500:700])
+    assert is_slide(SVS) and image_stem(SVS) == "CMU-1-Small-Region"
+
+
+def test_opening_reads_no_pixel(slide_path, monkeypatch):
+    counter = PixelReadCounter(monkeypatch)
+    with open_slide(SVS) as s, open_slide(slide_path) as t:
+        assert s.shape == (2967, 2220) and t.level_shapes == [(1024, 1536), (512, 768), (256, 384)]
+        assert t.mpp == pytest.approx(0.9)
+        assert counter.n == 0
+        t.read(0, 0, 10, 10)
+    assert counter.n >= 1  # the counter does see a tile read
+
+
+def test_stem_drops_ome_and_plain_images_stay_images(slide_path, tmp_path):
+    from napari_steatosis.data.images import write_image
+
+    write_image(tmp_path / "plain.png", np.full((80, 90, 3), 200, np.uint8))
+    tifffile.imwrite(tmp_path / "strips.tif", np.full((80, 90, 3), 200, np.uint8))
+    (tmp_path / "slide.ome.tif").write_bytes(slide_path.read_bytes())
+    (tmp_path / ".slide.steatosis.ome.1234.tmp.tif").write_bytes(b"half written")
+    found = {s.stem: s.is_slide for s in collect_images([tmp_path])}
+    assert found == {"plain": False, "strips": False, "slide": True}
+
+
+def test_pyramid_is_tiled_ome_with_levels_and_pixel_size(tmp_path):
+    mask = np.zeros((1100, 1300), np.uint8)
+    mask[100:700, 200:1250] = 255
+    mask[::7, ::5] = 255
+    path = write_pyramid(tmp_path / "m.steatosis.ome.tif", mask.shape, lambda r0, r1: mask[r0:r1], mpp=0.25)
+    with tifffile.TiffFile(path) as tif:
+        assert tif.is_ome and 'PhysicalSizeX="0.25"' in tif.ome_metadata
+        s = tif.series[0]
+        assert [lv.shape for lv in s.levels] == [(1100, 1300), (550, 650), (275, 325)]
+        assert tif.pages[0].is_tiled and tif.pages[0].tilewidth == 512
+        assert np.array_equal(s.levels[0].asarray(), mask)
+        assert np.array_equal(s.levels[1].asarray(), mask[::2, ::2])
+        assert set(np.unique(s.levels[2].asarray())) <= {0, 255}
+    assert not list(tmp_path.glob(".*"))  # no temporary file or folder left
+
+
+def test_killed_writer_leaves_no_half_written_output(tmp_path):
+    target = tmp_path / "out.steatosis.ome.tif"
+    target.write_bytes(b"previous result")
+    script = textwrap.dedent(f"""
+        import sys, time, numpy as np
+        from napari_steatosis.data.pyramid import write_pyramid
+        def band(r0, r1):
+            if r0 >= 1024:
+                print("half", flush=True)
+                time.sleep(60)
+            return np.full((r1 - r0, 2000), 255, np.uint8)
+        write_pyramid({str(target)!r}, (4000, 2000), band)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "half"
+    finally:
+        proc.kill()
+        proc.wait()
+    assert target.read_bytes() == b"previous result"
+    leftovers = [p for p in tmp_path.iterdir() if p != target]
+    assert all(p.name.startswith(".") for p in leftovers)  # only hidden temporaries, never a readable result
+    assert [s.stem for s in collect_images([tmp_path])] == ["out.steatosis"]  # temporaries are never inputs
+
+
+def test_fibrosis_on_blocks_equals_the_whole_image(slide_path, tmp_path):
+    with open_slide(slide_path) as s:
+        rgb = s.read(0, 0, *s.shape)
+    t = preset("trichrome")
+    res = analyse_slide(slide_path, tmp_path, MethodSpec(None, fibrosis=t.to_dict()), block=384)
+    assert res["blocks"] < 12 and res["glass_blocks"] >= 1  # the glass quarter is skipped
+    tissue = tissue_mask(rgb)
+    whole = fibrosis_mask(rgb, t, tissue)
+    blocks = tifffile.imread(tmp_path / "liver.fibrosis.ome.tif") > 0
+    assert np.array_equal(blocks, whole)
+    assert res["tissue_px"] == tissue.sum() and res["fibrosis_px"] == whole.sum()
+    assert res["tissue_mm2"] == pytest.approx(tissue.sum() * 0.81 / 1e6, rel=1e-4)
+
+
+@pytest.fixture(scope="module")
+def classical_model(small_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cls") / "model.skops"
+    assert main(["train-classical", str(small_dataset.root), "--out", str(out), "--n-iter", "2"]) == 0
+    return out
+
+
+def test_classical_on_blocks_matches_the_whole_image(slide_path, classical_model, tmp_path):
+    from napari_steatosis.classical.model import load_classifier
+    from napari_steatosis.classical.pipeline import predict_steatosis
+
+    with open_slide(slide_path) as s:
+        rgb = s.read(0, 0, *s.shape)
+    tissue = tissue_mask(rgb)
+    whole = predict_steatosis(load_classifier(classical_model), rgb).mask & tissue
+    res = analyse_slide(slide_path, tmp_path, MethodSpec("classical", str(classical_model)), vacuoles=True, block=384)
+    blocks = tifffile.imread(tmp_path / "liver.steatosis.ome.tif") > 0
+    # candidates crossing block borders are decided whole (halo); only white regions longer than the halo
+    # decide differently: the glass along the tissue edge, which one image sees touching its border
+    inner = cv2.erode(tissue.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (65, 65))) > 0
+    assert ((blocks != whole) & inner).sum() <= 1e-3 * (whole & inner).sum()
+    assert (blocks != whole).sum() <= 0.03 * whole.sum()
+    # vacuoles split with the neighbours' mask around each block: the same count as one split of the whole mask
+    _, n_whole = split_vacuoles(blocks)
+    assert abs(res["n_vacuoles"] - n_whole) <= max(2, 0.01 * n_whole)
+    # each vacuole once: the table's centroids are distinct and the outlines cover the mask exactly
+    rows = (tmp_path / "liver.vacuoles.csv").read_text().splitlines()[1:]
+    assert len(rows) == res["n_vacuoles"]
+    centroids = {tuple(r.split(",")[3:5]) for r in rows}
+    assert len(centroids) == len(rows)
+    geo = json.loads((tmp_path / "liver.steatosis.geojson").read_text())
+    assert np.array_equal(geojson_to_mask(geo, blocks.shape), blocks)
+
+
+def test_cli_on_a_folder_of_slides_and_images(slide_path, classical_model, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "liver.ome.tif").write_bytes(slide_path.read_bytes())
+    write_pyramid(folder / "nompp.ome.tif", (600, 700), lambda r0, r1: np.full((r1 - r0, 700, 3), 180, np.uint8),
+                  rgb=True, compression="jpeg")
+    from napari_steatosis.data.images import write_image
+
+    with open_slide(slide_path) as s:
+        write_image(folder / "crop.png", s.read(500, 0, 800, 400))
+    out = tmp_path / "q"
+    assert main(["quantify", str(folder), "--out", str(out), "--method", "classical", "--model", str(classical_model),
+                 "--fibrosis", "trichrome"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("states no pixel size") == 1 and "nompp.ome.tif" in err
+    lines = (out / "per_image.csv").read_text().splitlines()
+    header, rows = lines[0].split(","), [dict(zip(lines[0].split(","), r.split(","))) for r in lines[1:]]
+    by = {Path(r["image"]).name: r for r in rows}
+    assert set(by) == {"liver.ome.tif", "nompp.ome.tif", "crop.png"} and "tissue_mm2" in header
+    assert float(by["liver.ome.tif"]["tissue_mm2"]) > 0 and by["nompp.ome.tif"]["tissue_mm2"] == ""
+    assert int(by["liver.ome.tif"]["n_vacuoles"]) > 10 and float(by["liver.ome.tif"]["fibrosis_pct"]) > 0
+    assert {p.name for p in out.iterdir()} >= {"liver.steatosis.ome.tif", "liver.fibrosis.ome.tif", "liver.vacuoles.csv",
+                                                "liver.steatosis.geojson", "crop.steatosis.png"}
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    with open_slide(out / "liver.steatosis.ome.tif") as res:
+        assert res.shape == (1024, 1536) and res.mpp == pytest.approx(0.9)
+    assert main(["fibrosis", str(folder / "liver.ome.tif"), "--out", str(tmp_path / "f")]) == 0
+    assert (tmp_path / "f" / "liver.fibrosis.ome.tif").is_file()
+
+
+def test_bad_slides_are_named(tmp_path):
+    bad = tmp_path / "broken.svs"
+    bad.write_bytes(b"II*\x00 this is not a slide")
+    with pytest.raises(DatasetError, match="broken.svs"):
+        open_slide(bad)
+    assert main(["fibrosis", str(bad), "--out", str(tmp_path / "o")]) == 2
+    with pytest.raises(DatasetError, match="openslide"):
+        (tmp_path / "x.mrxs").write_bytes(b"x")
+        open_slide(tmp_path / "x.mrxs")
+
+
+def test_no_pixel_size_is_said_once(tmp_path):
+    write_pyramid(tmp_path / "n.ome.tif", (300, 300), lambda r0, r1: np.full((r1 - r0, 300, 3), 200, np.uint8),
+                  rgb=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        open_slide(tmp_path / "n.ome.tif").close()
+    assert [w.category for w in caught] == [PixelSizeWarning]
+
+
+@pytest.mark.tensorflow
+def test_unet_on_blocks_matches_the_whole_image(slide_path, tmp_path):
+    from napari_steatosis.unet.detector import Detector
+
+    with open_slide(slide_path) as s:
+        rgb = s.read(0, 0, *s.shape)
+    det = Detector.load()
+    tissue = tissue_mask(rgb)
+    prob = det.probability(rgb)
+    res = analyse_slide(slide_path, tmp_path, MethodSpec("unet", probability=True), block=400)
+    blocks = tifffile.imread(tmp_path / "liver.steatosis.ome.tif") > 0
+    whole = (prob >= det.threshold) & tissue
+    assert (blocks != whole).sum() <= 1e-4 * whole.size  # float noise at the threshold only
+    p8 = tifffile.imread(tmp_path / "liver.probability.ome.tif").astype(int)
+    assert np.abs(p8 - np.round(prob * 255) * tissue).max() <= 1
+    assert res["steatosis_px"] == blocks.sum()
