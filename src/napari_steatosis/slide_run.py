@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from .data.atomic import atomic_write
+from .data.atomic import TEMP_MARK, atomic_write
 from .data.pyramid import write_pyramid
 from .data.slides import image_stem
 from .slide_blocks import BLOCK, MethodSpec, SlidePlan, count_vacuoles, plan_slide, run_blocks
@@ -86,7 +86,7 @@ def analyse_slide(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stem = stem or image_stem(path)
-    work = tempfile.mkdtemp(prefix=f".{stem}.blocks.", dir=out)
+    work = tempfile.mkdtemp(prefix=f".{stem}.blocks.", suffix=TEMP_MARK, dir=out)
     try:
         plan = plan_slide(path, work, spec, block, pixel_size_um)
         blocks = run_blocks(plan, range(len(plan.boxes)), progress, cancelled)

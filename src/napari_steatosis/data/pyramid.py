@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import SteatosisError
-from .atomic import atomic_write
+from .atomic import TEMP_MARK, atomic_write
 
 TILE = 512
 
@@ -78,7 +78,8 @@ def write_pyramid(
                 compression=compression, maxworkers=1)
     if compression == "jpeg":
         opts["compressionargs"] = dict(level=quality)
-    with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as work, atomic_write(path) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f".{path.name}.", suffix=TEMP_MARK, dir=path.parent) as work, \
+            atomic_write(path) as tmp:
         stores = [zarr.create_array(store=str(Path(work) / f"level{k}"), shape=s + extra,
                                     chunks=(tile, tile) + extra, dtype=np.uint8, fill_value=0)
                   for k, s in enumerate(shapes) if k > 0]
