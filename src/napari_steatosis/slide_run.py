@@ -11,6 +11,7 @@ results live in a hidden temporary folder in ``out`` that is removed at the end.
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import os
 import shutil
@@ -21,8 +22,8 @@ from typing import Callable
 
 import numpy as np
 
-from .data.atomic import TEMP_MARK, atomic_write
-from .data.pyramid import write_pyramid
+from .data.atomic import atomic_write
+from .data.pyramid import WORK_MARK, write_pyramid
 from .data.slides import image_stem
 from .slide_blocks import BLOCK, MethodSpec, SlidePlan, count_vacuoles, plan_slide, run_blocks
 
@@ -86,7 +87,9 @@ def analyse_slide(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stem = stem or image_stem(path)
-    work = tempfile.mkdtemp(prefix=f".{stem}.blocks.", suffix=TEMP_MARK, dir=out)
+    for stale in out.glob(f".{glob.escape(stem)}.blocks.*{WORK_MARK}"):  # left by a killed run of this slide
+        shutil.rmtree(stale, ignore_errors=True)
+    work = tempfile.mkdtemp(prefix=f".{stem}.blocks.", suffix=WORK_MARK, dir=out)
     try:
         plan = plan_slide(path, work, spec, block, pixel_size_um)
         blocks = run_blocks(plan, range(len(plan.boxes)), progress, cancelled)

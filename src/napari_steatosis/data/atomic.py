@@ -79,16 +79,11 @@ atomic_write = contextmanager(_atomic_write)
 
 
 def remove_stale_temporaries(folder: str | os.PathLike) -> int:
-    """Delete temporary files (and block folders of slides) a killed writer left in ``folder``; the count removed."""
-    import shutil  # noqa: PLC0415
-
+    """Delete temporary files a killed writer left in ``folder``; the count removed."""
     n = 0
     for p in Path(folder).glob(f".*.*{TEMP_MARK}*"):
         if p.is_file():
             p.unlink(missing_ok=True)
-            n += 1
-        elif p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
             n += 1
     return n
 

@@ -8,7 +8,9 @@ QuPath, napari (through tifffile) and OpenSlide read the result.
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -16,9 +18,10 @@ from typing import Callable
 import numpy as np
 
 from ..errors import SteatosisError
-from .atomic import TEMP_MARK, atomic_write
+from .atomic import atomic_write
 
 TILE = 512
+WORK_MARK = ".slidework"  # hidden folders of temporary levels, removed at the end (or by the next write)
 
 
 def halve(band: np.ndarray, mode: str) -> np.ndarray:
@@ -78,7 +81,9 @@ def write_pyramid(
                 compression=compression, maxworkers=1)
     if compression == "jpeg":
         opts["compressionargs"] = dict(level=quality)
-    with tempfile.TemporaryDirectory(prefix=f".{path.name}.", suffix=TEMP_MARK, dir=path.parent) as work, \
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*{WORK_MARK}"):  # a killed writer's levels
+        shutil.rmtree(stale, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=f".{path.name}.", suffix=WORK_MARK, dir=path.parent) as work, \
             atomic_write(path) as tmp:
         stores = [zarr.create_array(store=str(Path(work) / f"level{k}"), shape=s + extra,
                                     chunks=(tile, tile) + extra, dtype=np.uint8, fill_value=0)
