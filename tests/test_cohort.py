@@ -264,3 +264,43 @@ def test_blocks_of_one_task_fan_out_over_the_workers_and_come_back_in_order():
         got = client.submit(_sum_all, data, None, pure=False).result()
     assert [s for s, _ in got] == here == [sum(range(k, k + 10)) for k in range(0, 200, 10)]
     assert len({w for _, w in got}) == 2  # both workers took chunks, though one task asked
+
+
+_BLOCKS_RAN = []
+
+
+def _recording_run_blocks(plan, indices, *args, **kwargs):
+    """run_blocks that notes which worker ran which blocks (module level: tasks refer to it by name)."""
+    from distributed import get_worker
+
+    from napari_steatosis.slide_blocks import run_blocks
+
+    _BLOCKS_RAN.append((get_worker().name, list(indices)))
+    time.sleep(0.1)  # a real block takes seconds
+    return run_blocks(plan, indices, *args, **kwargs)
+
+
+def test_one_slide_spreads_its_blocks_over_the_workers_with_the_same_result(tmp_path, monkeypatch):
+    import tifffile
+    from distributed import Client, LocalCluster
+
+    import napari_steatosis.slide_run as slide_run
+    from napari_steatosis.data.synthetic_slide import write_synthetic_slide
+    from napari_steatosis.fibrosis import preset
+    from napari_steatosis.slide_blocks import MethodSpec
+
+    path = tmp_path / "liver.ome.tif"
+    write_synthetic_slide(path, (1024, 1536), seed=3, field=512, pool=2)
+    spec = MethodSpec(None, fibrosis=preset("trichrome").to_dict())
+    here = slide_run.analyse_slide(path, tmp_path / "here", spec, block=384)
+    ran = _BLOCKS_RAN
+    ran.clear()
+    monkeypatch.setattr(slide_run, "run_blocks", _recording_run_blocks)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:  # the slide is one task; its blocks become tasks of their own
+        there = client.submit(slide_run.analyse_slide, path, tmp_path / "there", spec, block=384, pure=False).result()
+    assert sorted(i for _, chunk in ran for i in chunk) == list(range(here["blocks"])) and here["blocks"] > 4
+    assert len({worker for worker, _ in ran}) == 2
+    assert {k: v for k, v in there.items() if k != "files"} == {k: v for k, v in here.items() if k != "files"}
+    a = tifffile.imread(tmp_path / "here" / "liver.fibrosis.ome.tif")
+    assert a.any() and np.array_equal(a, tifffile.imread(tmp_path / "there" / "liver.fibrosis.ome.tif"))

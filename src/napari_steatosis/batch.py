@@ -193,6 +193,17 @@ def _run_on_cluster(client, task: ImageTask, jobs: Sequence[Job], out: Path, fin
         raise
 
 
+def on_dask_worker() -> bool:
+    """Whether this code runs inside a task of a dask worker."""
+    try:
+        from distributed import get_worker  # noqa: PLC0415
+
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    return True
+
+
 def fan_out(fn: Callable, shared, chunks: Sequence) -> list:
     """``[fn(shared, chunk) for chunk in chunks]``, spread over the cluster when called inside a task of
     a dask worker (e.g. the blocks of one big slide), else one after another right here.
@@ -200,12 +211,10 @@ def fan_out(fn: Callable, shared, chunks: Sequence) -> list:
     ``shared`` (a slide's plan) is sent to the cluster once; the calling task steps aside while
     its chunks run, so it holds no worker thread. Results come back in the order of ``chunks``.
     """
-    try:
-        from distributed import get_worker, worker_client  # noqa: PLC0415
-
-        get_worker()
-    except (ImportError, ValueError):  # not on a dask worker
+    if not on_dask_worker():
         return [fn(shared, chunk) for chunk in chunks]
+    from distributed import worker_client  # noqa: PLC0415
+
     with worker_client() as client:
         shared_future = client.scatter(shared, broadcast=True)  # on every worker: no pull towards one
         futures = [client.submit(fn, shared_future, chunk, pure=False) for chunk in chunks]

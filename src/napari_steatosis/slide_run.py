@@ -70,6 +70,17 @@ def _vacuole_outputs(plan: SlidePlan, out: Path, stem: str, pixel_size_um, macro
     return dict(n_vacuoles=n, macro_px=macro_px, diameters=np.frombuffer(diam, dtype=np.float64) if n else np.zeros(0))
 
 
+def _pass_1(plan: SlidePlan, progress=None, cancelled=None) -> list[dict]:
+    """Every tissue block's masks: here, or, when this slide is a task on a dask worker, one task per
+    block spread over the whole cluster (workers open the slide and write the plan's shared arrays)."""
+    from .batch import fan_out, on_dask_worker  # noqa: PLC0415
+
+    n = len(plan.boxes)
+    if n < 2 or not on_dask_worker():
+        return run_blocks(plan, range(n), progress, cancelled)
+    return [b for part in fan_out(run_blocks, plan, [[i] for i in range(n)]) for b in part]
+
+
 def analyse_slide(
     path: str | os.PathLike,
     out: str | os.PathLike,
@@ -92,7 +103,7 @@ def analyse_slide(
     work = tempfile.mkdtemp(prefix=f".{stem}.blocks.", suffix=WORK_MARK, dir=out)
     try:
         plan = plan_slide(path, work, spec, block, pixel_size_um)
-        blocks = run_blocks(plan, range(len(plan.boxes)), progress, cancelled)
+        blocks = _pass_1(plan, progress, cancelled)
         files = write_outputs(plan, out, stem)
         tissue_px = sum(b["tissue_px"] for b in blocks)
         px = plan.mpp
