@@ -29,7 +29,9 @@ def test_manifest_is_valid_and_registered():
     pm.discover()
     manifest = pm.get_manifest("napari-steatosis")
     assert {w.display_name for w in manifest.contributions.widgets} == {"Steatosis"}  # one dock, tools as tabs
-    assert {s.key for s in manifest.contributions.sample_data} == {"trichrome", "he"}
+    assert {s.key for s in manifest.contributions.sample_data} == {"trichrome", "he", "slide"}
+    (reader,) = manifest.contributions.readers
+    assert "*.svs" in reader.filename_patterns and "*.ome.tif" in reader.filename_patterns
 
 
 def test_wheel_carries_sample_data_and_manifest(tmp_path):
@@ -40,6 +42,7 @@ def test_wheel_carries_sample_data_and_manifest(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "napari_steatosis/napari.yaml" in names
     assert "napari_steatosis/sample_data/dataset.csv" in names
+    assert "napari_steatosis/sample_data/slides/liver.ome.tif" in names
     assert "napari_steatosis/unet/weights/steatosis_unet_default.keras" in names
     assert "napari_steatosis/unet/weights/steatosis_unet_default.card.json" in names
     csv_rows = zipfile.ZipFile(wheel).read("napari_steatosis/sample_data/dataset.csv").decode().splitlines()[1:]

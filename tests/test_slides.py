@@ -201,6 +201,19 @@ def test_cli_on_a_folder_of_slides_and_images(slide_path, classical_model, tmp_p
     assert (tmp_path / "f" / "liver.fibrosis.ome.tif").is_file()
 
 
+def test_sample_writes_a_slide_with_its_truth(tmp_path):
+    assert main(["sample", str(tmp_path), "--slide", "600x900", "--name", "big", "--seed", "2"]) == 0
+    with open_slide(tmp_path / "big.ome.tif") as s:
+        assert s.shape == (600, 900) and s.mpp == pytest.approx(0.9) and s.level_shapes[-1] == (300, 450)
+        rgb = s.read(0, 0, 600, 900)
+    truth = tifffile.imread(tmp_path / "truth" / "big.steatosis.ome.tif") > 0
+    glass = (rgb.min(axis=2) > 225)
+    assert glass[:10].all() and glass[50:250, 700:850].mean() > 0.95  # the border and the top-right quarter
+    assert truth.any() and not truth[:10].any() and not truth[50:250, 700:850].any()
+    with pytest.raises(SystemExit):
+        main(["sample", str(tmp_path), "--slide", "10x20"])
+
+
 def test_bad_slides_are_named(tmp_path):
     bad = tmp_path / "broken.svs"
     bad.write_bytes(b"II*\x00 this is not a slide")

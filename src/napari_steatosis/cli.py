@@ -158,8 +158,32 @@ def _size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def _slide_size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--slide must look like 30000x30000 (height x width), got {text!r}") from None
+    if min(h, w) < 256 or max(h, w) > 500_000:
+        raise argparse.ArgumentTypeError(f"--slide {text}: each side must be within 256..500000")
+    return h, w
+
+
 def cmd_sample(a) -> int:
     from .data.synthetic import write_sample_dataset  # noqa: PLC0415
+
+    if a.slide:
+        from .data.synthetic_slide import write_synthetic_slide  # noqa: PLC0415
+
+        bars = {}
+
+        def progress(stage, done, total):
+            bars.setdefault(stage, _progress(total, stage))(done, total)
+
+        written = write_synthetic_slide(Path(a.out) / f"{a.name}.ome.tif", a.slide, a.seed,
+                                        "trichrome" if a.stain == "mixed" else a.stain, progress=progress)
+        h, w = a.slide
+        print(f"wrote a {w}x{h} px slide {written['slide'].resolve()} and its truth masks in {written['steatosis'].parent}")
+        return 0
 
     ds = write_sample_dataset(a.out, a.patients, a.per_patient, a.seed, a.size, a.stain, a.image_format,
                               progress=_progress(a.patients * a.per_patient, "generating"), splits=a.splits,
@@ -439,6 +463,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MIN,MAX magnification per patient; 1 = hepatocytes of 24-32 px (default: 0.8,1.25)")
     s.add_argument("--splits", type=_counts, help="TRAIN,VAL,TEST patient counts written to the split column "
                                                   "(default: no column; tools then split 60/20/20 by seed)")
+    s.add_argument("--slide", type=_slide_size, metavar="HxW",
+                   help="instead of a dataset, write one synthetic whole slide of this size, OUT/NAME.ome.tif (pyramidal "
+                        "OME-TIFF, JPEG tiles, mpp 0.9, a glass quarter), tile by tile, with its truth masks in OUT/truth/")
+    s.add_argument("--name", default="slide", help="file name of --slide (default: %(default)s)")
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("fibrosis", help="fibrosis masks and %% of tissue by colour thresholding",

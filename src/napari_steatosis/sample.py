@@ -53,3 +53,21 @@ def trichrome_sample():
 def he_sample():
     """napari File > Open Sample: the first H&E image with its labels."""
     return _sample_layers("he")
+
+
+SAMPLE_SLIDE = "slides/liver.ome.tif"
+
+
+def sample_slide_path() -> Path:
+    """The bundled synthetic slide (pyramidal OME-TIFF, JPEG tiles, mpp 0.9, glass quarter and border)."""
+    path = sample_data_dir() / SAMPLE_SLIDE
+    if not path.is_file():
+        raise SteatosisError(f"the bundled sample slide {path} is missing; reinstall napari-steatosis")
+    return path
+
+
+def slide_sample():
+    """napari File > Open Sample: the bundled slide as a multiscale layer (lazy, µm scale)."""
+    from .reader import slide_layer_data  # noqa: PLC0415
+
+    return slide_layer_data(sample_slide_path())

@@ -92,10 +92,13 @@ class SyntheticSlide:
 
 
 def write_synthetic_slide(path: str | os.PathLike, shape: tuple[int, int], seed: int = 0, stain: str = "trichrome",
-                          mpp: float = SYNTHETIC_MPP, field: int = 1024, pool: int = 4, truth: bool = True,
+                          mpp: float = SYNTHETIC_MPP, field: int | None = None, pool: int = 4, truth: bool = True,
                           quality: int = 85, glass_quarter: bool = True,
                           progress: Callable[[str, int, int], None] | None = None) -> dict[str, Path]:
-    """Write a synthetic slide (``.ome.tif``) and, with ``truth``, its masks; ``{name: path}``."""
+    """Write a synthetic slide (``.ome.tif``) and, with ``truth``, its masks; ``{name: path}``.
+
+    ``field``: side of the generated fields laid over it (default 512 px up to 2048 px slides, else 1024)."""
+    field = field or (512 if max(shape) <= 2048 else 1024)
     path = Path(path)
     if not path.name.lower().endswith((".ome.tif", ".ome.tiff")):
         raise SteatosisError(f"{path}: a synthetic slide is an OME-TIFF; name it <name>.ome.tif")
