@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
+from napari_steatosis.batch import BLOCK_TOPIC
 from napari_steatosis.cli import main
 from napari_steatosis.data.synthetic import write_sample_dataset
 
@@ -296,11 +297,32 @@ def test_one_slide_spreads_its_blocks_over_the_workers_with_the_same_result(tmp_
     ran = _BLOCKS_RAN
     ran.clear()
     monkeypatch.setattr(slide_run, "run_blocks", _recording_run_blocks)
+    heard = []
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
             Client(cluster) as client:  # the slide is one task; its blocks become tasks of their own
+        client.subscribe_topic(BLOCK_TOPIC, lambda event: heard.append(event[1]))
         there = client.submit(slide_run.analyse_slide, path, tmp_path / "there", spec, block=384, pure=False).result()
+        deadline = time.monotonic() + 10  # events travel on their own
+        while sum(e["done"] for e in heard) < here["blocks"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    # the progress bar hears of every block as it finishes
+    assert sum(e["total"] for e in heard) == sum(e["done"] for e in heard) == here["blocks"]
     assert sorted(i for _, chunk in ran for i in chunk) == list(range(here["blocks"])) and here["blocks"] > 4
     assert len({worker for worker, _ in ran}) == 2
     assert {k: v for k, v in there.items() if k != "files"} == {k: v for k, v in here.items() if k != "files"}
     a = tifffile.imread(tmp_path / "here" / "liver.fibrosis.ome.tif")
     assert a.any() and np.array_equal(a, tifffile.imread(tmp_path / "there" / "liver.fibrosis.ome.tif"))
+
+
+def test_block_progress_of_a_slide_in_one_process(tmp_path):
+    from napari_steatosis.batch import Job, run_batch
+    from napari_steatosis.data.synthetic_slide import write_synthetic_slide
+    from napari_steatosis.fibrosis import preset
+    from napari_steatosis.image_tasks import FibrosisTask
+
+    path = tmp_path / "s.ome.tif"
+    write_synthetic_slide(path, (512, 768), seed=1, field=512, pool=2)
+    heard = []
+    batch = run_batch(FibrosisTask(preset("trichrome").to_dict()), [Job.of(path, "s", slide=True)], tmp_path / "o",
+                      block_progress=lambda done, total: heard.append((done, total)))
+    assert len(batch.results) == 1 and heard[0] == (0, 1) and heard[-1] == (1, 1)

@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
-from .data.atomic import atomic_write, remove_stale_temporaries
+from .data.atomic import atomic_write, output_folder, remove_stale_temporaries
 from .data.tables import write_table
 
 RECORDS = "records"
@@ -131,14 +132,21 @@ def finished_result(task: ImageTask, job: Job, out: Path) -> dict | None:
 
 def run_batch(task: ImageTask, jobs: Sequence[Job], out: str | os.PathLike, client=None, resume: bool = False,
               progress: Callable[[int, int], None] | None = None,
-              on_failure: Callable[[Job, str], None] | None = None) -> BatchResult:
+              on_failure: Callable[[Job, str], None] | None = None,
+              block_progress: Callable[[int, int], None] | None = None) -> BatchResult:
     """Run ``task`` on every job, in this process or on ``client`` (a dask.distributed Client).
 
     Workers get only the job (paths and names) and read the image themselves. ``progress(done,
-    total)`` counts images as they finish, in any order; ``on_failure`` hears of each failed image
-    as it happens. Ctrl-C cancels what is still queued; finished images keep their outputs.
+    total)`` counts images as they finish, in any order; ``block_progress(done, total)`` the
+    blocks of slides (see :func:`report_blocks`); ``on_failure`` hears of each failed image as it
+    happens. Ctrl-C cancels what is still queued; finished images keep their outputs.
     """
-    out = Path(out).resolve()  # workers may run in another folder
+    with _listening_to_blocks(client, block_progress):
+        return _run_batch(task, jobs, out, client, resume, progress, on_failure)
+
+
+def _run_batch(task, jobs, out, client, resume, progress, on_failure) -> BatchResult:
+    out = output_folder(out).resolve()  # absolute: workers may run in another folder
     (out / RECORDS).mkdir(exist_ok=True)
     remove_stale_temporaries(out)
     remove_stale_temporaries(out / RECORDS)
@@ -204,25 +212,80 @@ def on_dask_worker() -> bool:
     return True
 
 
-def fan_out(fn: Callable, shared, chunks: Sequence) -> list:
+def fan_out(fn: Callable, shared, chunks: Sequence, each: Callable[[object], None] | None = None) -> list:
     """``[fn(shared, chunk) for chunk in chunks]``, spread over the cluster when called inside a task of
     a dask worker (e.g. the blocks of one big slide), else one after another right here.
 
     ``shared`` (a slide's plan) is sent to the cluster once; the calling task steps aside while
-    its chunks run, so it holds no worker thread. Results come back in the order of ``chunks``.
+    its chunks run, so it holds no worker thread. Results come back in the order of ``chunks``;
+    ``each(result)`` hears of every one as it finishes.
     """
     if not on_dask_worker():
-        return [fn(shared, chunk) for chunk in chunks]
-    from distributed import worker_client  # noqa: PLC0415
+        results = []
+        for chunk in chunks:
+            results.append(fn(shared, chunk))
+            if each:
+                each(results[-1])
+        return results
+    from distributed import as_completed, worker_client  # noqa: PLC0415
 
     with worker_client() as client:
         shared_future = client.scatter(shared, broadcast=True)  # on every worker: no pull towards one
         futures = [client.submit(fn, shared_future, chunk, pure=False) for chunk in chunks]
+        order = {f.key: k for k, f in enumerate(futures)}
+        results: list = [None] * len(futures)
         try:
-            return client.gather(futures)
+            for future in as_completed(futures):
+                results[order[future.key]] = future.result()
+                if each:
+                    each(results[order[future.key]])
         except BaseException:
             client.cancel(futures)
             raise
+        return results
+
+
+BLOCK_TOPIC = "napari-steatosis-blocks"
+_block_listener: Callable[[int, int], None] | None = None
+
+
+def report_blocks(done: int = 0, total: int = 0) -> None:
+    """Tell whoever runs the batch that ``total`` more blocks are planned or ``done`` more finished:
+    on a dask worker as an event of the cluster, here to the listener of :func:`run_batch`."""
+    if on_dask_worker():
+        from distributed import get_worker  # noqa: PLC0415
+
+        get_worker().log_event(BLOCK_TOPIC, dict(done=done, total=total))
+    elif _block_listener is not None:
+        _block_listener(done, total)
+
+
+@contextmanager
+def _listening_to_blocks(client, block_progress):
+    global _block_listener
+    if block_progress is None:
+        yield
+        return
+    counts = [0, 0]
+    lock = threading.Lock()
+
+    def heard(done: int, total: int) -> None:
+        with lock:
+            counts[0] += done
+            counts[1] += total
+            block_progress(*counts)
+
+    if client is None:
+        _block_listener = heard
+    else:
+        client.subscribe_topic(BLOCK_TOPIC, lambda event: heard(event[1]["done"], event[1]["total"]))
+    try:
+        yield
+    finally:
+        if client is None:
+            _block_listener = None
+        else:
+            client.unsubscribe_topic(BLOCK_TOPIC)
 
 
 def write_failures(out: Path, failures: list[tuple[Job, str]]) -> Path | None:

@@ -19,7 +19,7 @@ from .errors import SteatosisError
 _BARS: list = []
 
 
-def _progress(total: int, desc: str, unit: str = "img"):
+def _progress(total: int, desc: str, unit: str = "img", close_when_done: bool = True):
     from tqdm import tqdm  # noqa: PLC0415
 
     # no bar when stderr is a log file, not a terminal: there its carriage returns would glue lines together
@@ -31,8 +31,20 @@ def _progress(total: int, desc: str, unit: str = "img"):
             bar.total = _total
             bar.refresh()
         bar.update(done - bar.n)
-        if done >= _total:
+        if done >= _total and close_when_done:
             bar.close()
+
+    return update
+
+
+def _blocks_bar():
+    """A bar for the blocks of slides, drawn once the first slide is planned (never for plain images)."""
+    state = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in state:
+            state["bar"] = _progress(total, "slide blocks", unit="block", close_when_done=False)
+        state["bar"](done, total)
 
     return update
 
@@ -225,7 +237,9 @@ def cmd_fibrosis(a) -> int:
               f"held-out Jaccard ({result.n_heldout} images) {held}; thresholds {thresholds.to_dict()}")
     with _dask_client(a) as client:
         batch = run_batch(FibrosisTask(thresholds.to_dict()), jobs_of(sources), out, client=client, resume=a.resume,
-                          progress=_progress(len(sources), "fibrosis"), on_failure=_on_failure)
+                          progress=_progress(len(sources), "fibrosis"), on_failure=_on_failure,
+                          block_progress=_blocks_bar())
+    _close_bars()
     rows = [r for _, r in batch.results]
     write_failures(out, batch.failures)
     write_table(out / "fibrosis.csv", rows, ["image", "patient", "fibrosis_pct", "fibrosis_px", "tissue_px"])
@@ -371,7 +385,9 @@ def cmd_predict(a) -> int:
             _say(f"U-Net on {device_description()}, threshold {det.threshold:.3f}"
                  f"{' (from the model card)' if det.threshold_from_card else ''}, scale {det.scale:g}")
         batch = run_batch(task, jobs_of(sources), out, client=client, resume=a.resume,
-                          progress=_progress(len(sources), "predict"), on_failure=_on_failure)
+                          progress=_progress(len(sources), "predict"), on_failure=_on_failure,
+                          block_progress=_blocks_bar())
+    _close_bars()
     write_failures(out, batch.failures)
     print(f"wrote {len(batch.results)} steatosis masks to {out.resolve()}")
     return _batch_summary(len(batch.results), batch.failures, out, batch.skipped)
@@ -417,7 +433,9 @@ def cmd_quantify(a) -> int:
     with _dask_client(a) as client:
         res = quantify(a.inputs, a.out, method=a.method, model=a.model, pixel_size_um=a.pixel_size,
                        macro_cutoff=a.macro_cutoff, fibrosis=a.fibrosis, progress=progress, scale=a.scale,
-                       threshold=a.threshold, client=client, resume=a.resume, on_failure=_on_failure)
+                       threshold=a.threshold, client=client, resume=a.resume, on_failure=_on_failure,
+                       block_progress=None if a.json_progress else _blocks_bar())
+    _close_bars()
     out = Path(a.out)
     if a.json_progress:
         print(json.dumps(dict(event="done", out=str(out.resolve()), failed=len(res["failures"]))), flush=True)

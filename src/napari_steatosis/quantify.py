@@ -155,7 +155,7 @@ def jobs_of(sources) -> list[Job]:
 
 def quantify(inputs, out, method="unet", model=None, pixel_size_um=None, macro_cutoff=None, fibrosis="none",
              progress=None, scale: float = 1.0, threshold: float | None = None, client=None, resume: bool = False,
-             on_failure: Callable | None = None) -> dict:
+             on_failure: Callable | None = None, block_progress: Callable | None = None) -> dict:
     """Quantify every input image and write per_image.csv, per_patient.csv and vacuoles.csv.
 
     Images that fail are left out of the tables and listed in failures.csv (``failures`` in
@@ -169,7 +169,7 @@ def quantify(inputs, out, method="unet", model=None, pixel_size_um=None, macro_c
     for ds in {id(s.dataset): s.dataset for s in sources if s.dataset is not None}.values():
         physician.update(ds.physician_pct("steatosis"))
     batch = run_batch(task, jobs_of(sources), out, client=client, resume=resume, progress=progress,
-                      on_failure=on_failure)
+                      on_failure=on_failure, block_progress=block_progress)
     return write_quantify_tables(out, batch, physician)
 
 

@@ -73,12 +73,19 @@ def _vacuole_outputs(plan: SlidePlan, out: Path, stem: str, pixel_size_um, macro
 def _pass_1(plan: SlidePlan, progress=None, cancelled=None) -> list[dict]:
     """Every tissue block's masks: here, or, when this slide is a task on a dask worker, one task per
     block spread over the whole cluster (workers open the slide and write the plan's shared arrays)."""
-    from .batch import fan_out, on_dask_worker  # noqa: PLC0415
+    from .batch import fan_out, on_dask_worker, report_blocks  # noqa: PLC0415
 
     n = len(plan.boxes)
+    report_blocks(total=n)
     if n < 2 or not on_dask_worker():
-        return run_blocks(plan, range(n), progress, cancelled)
-    return [b for part in fan_out(run_blocks, plan, [[i] for i in range(n)]) for b in part]
+        def each_block(done: int, total: int) -> None:
+            report_blocks(done=1)
+            if progress is not None:
+                progress(done, total)
+
+        return run_blocks(plan, range(n), each_block, cancelled)
+    parts = fan_out(run_blocks, plan, [[i] for i in range(n)], each=lambda part: report_blocks(done=len(part)))
+    return [b for part in parts for b in part]
 
 
 def analyse_slide(
