@@ -280,19 +280,35 @@ def test_tiled_prediction_equals_one_direct_call_on_the_reflect_padded_image(mod
     assert np.abs(constant - expected)[:, :20].max() > 1e-3
 
 
+class _CornerNet(_WhiteFinder):
+    """A stand-in network whose output at a pixel also reads the far corner of its 121 px field
+    of view, so that the padding beyond the image edge shows in the answer."""
+
+    def __call__(self, x, training=False):
+        self.shapes.append(tuple(x.shape))
+        return (x[:, 60:-60, 60:-60, :1] + 2 * x[:, :-120, :-120, 1:2]) / 765.0
+
+
 def test_tiled_prediction_of_a_stand_in_network_is_exact_edges_included():
     from napari_steatosis.unet.patches import prepare_image
 
     rgb = np.random.default_rng(8).integers(0, 256, (230, 300, 3), dtype=np.uint8)
-    net = _WhiteFinder()
-    expected = (prepare_image(rgb)[:, :, 0] > 200).astype(np.float32)
+    net = _CornerNet()
+    expected, _ = _direct_call(net, rgb)
+    net.shapes.clear()
     done = []
     tiled = predict_probability(net, rgb, tile=268, progress=lambda d, t: done.append((d, t)))
     np.testing.assert_array_equal(tiled, expected)
     (th, tw), _, origins = tile_plan((230, 300), 268)
-    assert set(net.shapes) == {(1, th, tw, 3)} and len(net.shapes) == len(origins)
+    assert set(net.shapes) == {(1, th, tw, 3)} and len(net.shapes) == len(origins) == 3 * 3
     assert done == [(k + 1, len(origins)) for k in range(len(origins))]
+    np.testing.assert_array_equal(predict_probability(net, rgb), expected)  # one tile
     np.testing.assert_array_equal(predict_probability(net, prepare_image(rgb), prepared=True), expected)
+    constant, _ = _direct_call(net, rgb, mode="constant")
+    assert not np.array_equal(constant, expected)  # the check sees the padding
+    white = _WhiteFinder()
+    np.testing.assert_array_equal(predict_probability(white, rgb, tile=268),
+                                  (prepare_image(rgb)[:, :, 0] > 200).astype(np.float32))
 
 
 def test_prediction_cancels_between_tiles():
