@@ -7,6 +7,7 @@
 #   bash scripts/mutation.sh preprocess          # one module; prints the kill rate at the end
 #   bash scripts/mutation.sh classical/features  # modules are named as under src/napari_steatosis/
 #   MUTATION_DIR=/tmp/mut bash scripts/mutation.sh fibrosis   # keep the work folder (default: a temp one)
+#   MUTATION_DIR=/tmp/mut bash scripts/mutation.sh fibrosis survivors   # after adding tests: rerun the survivors
 #
 # The repository is copied into a work folder first, so the checkout is never touched, and
 # `mutmut results` / `mutmut show NAME` can be run in $MUTATION_DIR afterwards.
@@ -32,9 +33,19 @@ src="src/napari_steatosis/$module.py"
 python3 -c "import mutmut" 2>/dev/null || { echo "mutation.sh: mutmut is not installed: pip install -e '.[mutation]'" >&2; exit 2; }
 
 work=${MUTATION_DIR:-$(mktemp -d -t steatosis-mutation.XXXXXX)}
-mkdir -p "$work"
-rm -rf "$work/src" "$work/tests" "$work/mutants" "$work/sample_data"
-cp -r src tests sample_data "$work/"
+again=()
+if [ "${2:-}" = "survivors" ]; then
+  # rerun only the survivors of an earlier run in $MUTATION_DIR against the current tests
+  [ -f "$work/survivors.txt" ] || { echo "mutation.sh: no earlier run in MUTATION_DIR=$work" >&2; exit 2; }
+  mapfile -t again < <(grep -oE '^ *[^ :]+: (survived|no tests)' "$work/survivors.txt" | sed -E 's/^ *//; s/:.*//')
+  rm -rf "$work/tests" "$work/mutants/tests"
+  cp -r tests "$work/"
+  cp -r tests "$work/mutants/"
+else
+  mkdir -p "$work"
+  rm -rf "$work/src" "$work/tests" "$work/mutants" "$work/sample_data"
+  cp -r src tests sample_data "$work/"
+fi
 find "$work" -name __pycache__ -prune -exec rm -rf {} +
 
 # pytest arguments as a TOML list
@@ -56,7 +67,7 @@ EOF
 cd "$work"
 echo "mutating $src with ${tests[*]} in $work" >&2
 export TF_CPP_MIN_LOG_LEVEL=3 MUTATION_TESTING=1
-python3 -m mutmut run --max-children "${MUTATION_JOBS:-1}" >mutmut-run.log 2>&1 || { tail -30 mutmut-run.log >&2; exit 1; }
+python3 -m mutmut run --max-children "${MUTATION_JOBS:-1}" "${again[@]}" >mutmut-run.log 2>&1 || { tail -30 mutmut-run.log >&2; exit 1; }
 python3 -m mutmut export-cicd-stats >/dev/null
 python3 -m mutmut results > survivors.txt || true
 python3 - "$module" <<'EOF'
