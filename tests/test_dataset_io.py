@@ -255,7 +255,9 @@ def test_patient_split_is_seeded_and_per_patient():
     assert list(patient_split(["A"]).values()) == ["train"]
 
 
-def test_dataset_splits_never_split_a_patient(small_dataset):
+def test_dataset_splits_never_split_a_patient(tmp_path):
+    _make_dataset(tmp_path, "image,patient\n" + "".join(f"images/i{k}.png,P{k % 6}\n" for k in range(12)))
+    small_dataset = Dataset.open(tmp_path)  # six patients, two images each
     splits = small_dataset.splits(seed=5)
     by_patient = {}
     for r in small_dataset:
