@@ -43,7 +43,7 @@ if [ "${2:-}" = "survivors" ]; then
   cp -r tests "$work/mutants/"
 else
   mkdir -p "$work"
-  rm -rf "$work/src" "$work/tests" "$work/mutants" "$work/sample_data"
+  rm -rf "$work/src" "$work/tests" "$work/mutants" "$work/sample_data" "$work/generated"
   cp -r src tests sample_data "$work/"
 fi
 find "$work" -name __pycache__ -prune -exec rm -rf {} +
@@ -66,7 +66,8 @@ EOF
 
 cd "$work"
 echo "mutating $src with ${tests[*]} in $work" >&2
-export TF_CPP_MIN_LOG_LEVEL=3 MUTATION_TESTING=1
+# generated test datasets are made once and reused by every mutant's test run (tests/conftest.py)
+export TF_CPP_MIN_LOG_LEVEL=3 STEATOSIS_TEST_DATA_CACHE="$work/generated"
 python3 -m mutmut run --max-children "${MUTATION_JOBS:-1}" "${again[@]}" >mutmut-run.log 2>&1 || { tail -30 mutmut-run.log >&2; exit 1; }
 python3 -m mutmut export-cicd-stats >/dev/null
 python3 -m mutmut results > survivors.txt || true

@@ -14,10 +14,32 @@ REAL_TILES = Path(os.environ.get("STEATOSIS_REAL_TILES", REPO.parent / "shared" 
 
 
 @pytest.fixture(scope="session")
-def small_dataset(tmp_path_factory):
+def generated(tmp_path_factory):
+    """``generated(name, **kw)``: a generated dataset folder (write_sample_dataset's arguments).
+
+    With STEATOSIS_TEST_DATA_CACHE set (scripts/mutation.sh sets it) the folders are made once
+    there and reused by every later test run, which only mutation testing wants: it runs the
+    same tests hundreds of times against a generator that is not under test.
+    """
+    from napari_steatosis.data import Dataset
+
+    cache = os.environ.get("STEATOSIS_TEST_DATA_CACHE")
+
+    def make(name, **kw):
+        if cache:
+            root = Path(cache) / name
+            if not (root / "dataset.csv").is_file():
+                write_sample_dataset(root, **kw)
+            return Dataset.open(root)
+        return write_sample_dataset(tmp_path_factory.mktemp("ds") / name, **kw)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def small_dataset(generated):
     """Six trichrome patients, two 256x320 images each, with every label kind."""
-    return write_sample_dataset(tmp_path_factory.mktemp("ds") / "small", patients=6, per_patient=2,
-                                size=(256, 320), seed=11)
+    return generated("small", patients=6, per_patient=2, size=(256, 320), seed=11)
 
 
 @pytest.fixture

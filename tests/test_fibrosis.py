@@ -41,8 +41,8 @@ def test_hue_window_wraps_around_red():
     assert m.tolist() == [[True, False, True, False]]
 
 
-def test_tuning_recovers_thresholds_with_good_heldout_jaccard(tmp_path):
-    ds = write_sample_dataset(tmp_path / "fib", patients=8, per_patient=2, size=(360, 480), seed=21)
+def test_tuning_recovers_thresholds_with_good_heldout_jaccard(generated):
+    ds = generated("fib", patients=8, per_patient=2, size=(360, 480), seed=21)
     start = preset("trichrome").replace(hue_min=0, hue_max=179, sat_min=0, val_min=0)  # a useless start
     res = tune_from_dataset(ds, start)
     assert res.n_heldout >= 2
@@ -75,7 +75,7 @@ def test_percent_is_share_of_tissue():
     assert pct == pytest.approx(10.0, abs=0.5)
 
 
-def test_fibrosis_needs_masks(small_dataset, tmp_path):
+def test_fibrosis_needs_masks(tmp_path):
     from napari_steatosis.data import Dataset
 
     ds = write_sample_dataset(tmp_path / "he", patients=2, per_patient=1, size=(96, 96), stain="he")
