@@ -143,6 +143,9 @@ def test_train_writes_model_and_card_and_json_progress(tiny_dataset, tmp_path, c
     assert {"epoch", "loss", "val_loss", "val_jaccard", "seconds"} <= set(ep)
     m, card = load_model(out)
     assert 0 < card["threshold"] < 1 and card["training_data"]["train_images"] == 2
+    td = card["training_data"]  # the card says whom it learnt from and whom it was validated on: never both
+    assert len(td["train_patients"]) == 2 and len(td["val_patients"]) == 1
+    assert not set(td["train_patients"]) & set(td["val_patients"])
     assert card["input"]["valid_tile_sizes"].startswith("16k + 12")
     # predict uses the card's threshold by default
     assert main(["predict", str(tiny_dataset.image_path(tiny_dataset.records[0])), "--model", str(out),
@@ -358,3 +361,16 @@ def test_max_minutes_is_a_time_budget(tiny_dataset, tmp_path, capsys):
                  "--lr-grid", "1e-3", "--batch-size", "2", "--max-minutes", "0.00001", "--seed", "1"]) == 2
     assert "training ended before one epoch was validated; raise --max-minutes" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_training_and_validation_patients_are_disjoint_and_test_patients_untouched(small_dataset):
+    from napari_steatosis.unet.train import load_splits
+
+    train, val = load_splits(small_dataset)
+    splits = small_dataset.splits(0)
+    test = {r.stem for r in small_dataset if splits[r.stem] == "test"}
+    assert test and not (set(train.stems) | set(val.stems)) & test
+    assert set(train.stems) == {r.stem for r in small_dataset if splits[r.stem] == "train"}
+    assert set(val.stems) == {r.stem for r in small_dataset if splits[r.stem] == "val"}
+    assert train.patients and val.patients and not train.patients & val.patients
+    assert len(train.images) == len(train.masks) == len(train.stems)
