@@ -184,3 +184,47 @@ def test_presets_are_copies_and_threshold_types_are_checked():
     with pytest.raises(SteatosisError, match=r"val_min \(200\) is above val_max \(100\)"):
         FibrosisThresholds(val_min=200, val_max=100)
     assert isinstance(FibrosisThresholds(hue_min=np.int64(5)).hue_min, int)
+
+
+def test_tuning_summary_is_what_the_tuning_file_holds():
+    from napari_steatosis.fibrosis import TuningResult
+
+    t = preset("trichrome")
+    res = TuningResult(t, np.array([0, 0.123456, 1]), np.array([0, 0.654321, 1]), np.array([256, 60, -1]),
+                       0.987654, 1, "maximum pooled Jaccard on the tuning images", 0.876543, 0.765432, n_train=3,
+                       n_heldout=2, youden_sat=44, notes=["a note"])
+    assert res.summary() == dict(
+        thresholds=t.to_dict(), auc=0.9877, criterion="maximum pooled Jaccard on the tuning images",
+        operating_point=dict(fpr=0.1235, tpr=0.6543, sat_min=60), youden_sat_min=44, train_jaccard=0.8765,
+        heldout_jaccard=0.7654, n_train=3, n_heldout=2, notes=["a note"])
+    res.heldout_jaccard = None
+    assert res.summary()["heldout_jaccard"] is None
+
+
+def test_fibrosis_mask_defaults_normalisation_and_tissue():
+    rgb = np.full((60, 80, 3), (120, 90, 110), np.uint8)  # a dull, low-contrast slide
+    rgb[:, :20] = (100, 104, 122)  # collagen, saturated enough only once the contrast is stretched
+    rgb[0], rgb[1] = (70, 70, 70), (150, 150, 150)  # the darkest and brightest greys of the slide
+    stretched = fibrosis_mask(rgb)
+    assert np.array_equal(stretched, fibrosis_mask(rgb, preset("trichrome")))  # the default preset
+    assert stretched[5:, :20].all() and not stretched[:, 25:].any()
+    assert not fibrosis_mask(rgb, preset("trichrome").replace(normalize=False))[5:, :20].any()
+    tissue = np.zeros((60, 80), bool)
+    tissue[30:] = True
+    assert np.array_equal(fibrosis_mask(rgb, None, tissue), stretched & tissue)
+    # fibrosis_percent counts tissue only: a blue speck on the glass is not collagen of the liver
+    slide = np.full((100, 100, 3), (150, 60, 140), np.uint8)
+    slide[:, 50:] = (242, 241, 244)
+    slide[:10, :50] = (60, 80, 200)
+    slide[50, 80] = (60, 80, 200)  # on the glass
+    slide[0, 0] = 0
+    mask, pct, tissue = fibrosis_percent(slide, preset("trichrome"))
+    assert not mask[50, 80] and not (mask & ~tissue).any() and pct == pytest.approx(10.0, abs=0.5)
+
+
+def test_single_hue_window_and_unknown_settings_message():
+    hsv = np.array([[[110, 200, 200], [111, 200, 200], [109, 200, 200]]], np.uint8)
+    t = FibrosisThresholds(hue_min=110, hue_max=110, sat_min=10, val_min=10)
+    assert threshold_hsv(hsv, t).tolist() == [[True, False, False]]  # one hue, not a wrap-around
+    with pytest.raises(SteatosisError, match=r"unknown fibrosis setting\(s\): colour, hue$"):
+        FibrosisThresholds.from_dict({"hue": 3, "colour": 1, "hue_min": 5})
