@@ -2,6 +2,7 @@
 
 import csv
 import json
+import logging
 import os
 import re
 import signal
@@ -326,3 +327,45 @@ def test_block_progress_of_a_slide_in_one_process(tmp_path):
     batch = run_batch(FibrosisTask(preset("trichrome").to_dict()), [Job.of(path, "s", slide=True)], tmp_path / "o",
                       block_progress=lambda done, total: heard.append((done, total)))
     assert len(batch.results) == 1 and heard[0] == (0, 1) and heard[-1] == (1, 1)
+
+
+class _KillsItsWorker:
+    """A task whose image 'b' kills the worker process running it, as an out-of-memory kill does."""
+
+    kind = "killer"
+
+    def settings(self):
+        return {}
+
+    def outputs(self, stem, slide=False):
+        return [f"{stem}.txt"]
+
+    def load(self):
+        return None
+
+    def __call__(self, job, out):
+        if job.stem == "b":
+            time.sleep(0.2)  # while its neighbours on the worker are running
+            os._exit(9)
+        time.sleep(0.5)
+        (out / f"{job.stem}.txt").write_text("ok")
+        return {}
+
+
+def test_an_image_that_kills_its_worker_fails_alone(tmp_path):
+    import dask
+    from distributed import Client, LocalCluster
+
+    from napari_steatosis.batch import Job, run_batch
+
+    jobs = []
+    for stem in "abcd":
+        (tmp_path / f"{stem}.png").write_bytes(b"x")
+        jobs.append(Job.of(tmp_path / f"{stem}.png", stem))
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            LocalCluster(n_workers=1, threads_per_worker=4, processes=True, dashboard_address=":0",
+                         silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
+        batch = run_batch(_KillsItsWorker(), jobs, tmp_path / "o", client=client)
+    # dask blames every image the dying worker held; each is tried again alone, so only 'b' fails
+    assert [j.stem for j, _ in batch.results] == ["a", "c", "d"]
+    assert [(j.stem, "its worker died while running it" in e) for j, e in batch.failures] == [("b", True)]

@@ -183,19 +183,35 @@ def _run_batch(task, jobs, out, client, resume, progress, on_failure) -> BatchRe
                        [(j, failed[j.stem]) for j in jobs if j.stem in failed], skipped)
 
 
-def _run_on_cluster(client, task: ImageTask, jobs: Sequence[Job], out: Path, finish) -> None:
-    from distributed import as_completed  # noqa: PLC0415
+def _submit(client, task: ImageTask, job: Job, out: Path):
+    return client.submit(run_one, task, job, str(out), pure=False, key=f"{task.kind}-{job.stem}-{os.urandom(4).hex()}")
 
-    futures = {client.submit(run_one, task, job, str(out), pure=False, key=f"{task.kind}-{job.stem}-{os.urandom(4).hex()}"): job
-               for job in jobs}
+
+def _run_on_cluster(client, task: ImageTask, jobs: Sequence[Job], out: Path, finish) -> None:
+    from distributed import KilledWorker, as_completed  # noqa: PLC0415
+
+    futures = {_submit(client, task, job, out): job for job in jobs}
+    killed = []
     try:
         for future in as_completed(list(futures)):
             job = futures[future]
             try:
-                status, value = future.result()
-            except Exception as exc:  # noqa: BLE001 (the worker itself died, e.g. out of memory)
-                status, value = "failed", f"{job.path}: worker failed ({one_line(exc)})"
-            finish(job, status, value)
+                finish(job, *future.result())
+            except KilledWorker:  # its worker died (e.g. out of memory), maybe because of another image
+                killed.append(job)
+            except Exception as exc:  # noqa: BLE001 (the task could not even be run)
+                finish(job, "failed", f"{job.path}: worker failed ({one_line(exc)})")
+        # dask blames every image a dying worker held; alone, each shows whether it kills its worker itself
+        for job in killed:
+            future = _submit(client, task, job, out)
+            futures[future] = job
+            try:
+                finish(job, *future.result())
+            except KilledWorker:
+                finish(job, "failed", f"{job.path}: its worker died while running it, each time it was tried "
+                                      "(out of memory? the workers' logs say)")
+            except Exception as exc:  # noqa: BLE001
+                finish(job, "failed", f"{job.path}: worker failed ({one_line(exc)})")
     except BaseException:
         client.cancel(list(futures), force=True)
         raise
