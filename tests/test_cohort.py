@@ -369,3 +369,18 @@ def test_an_image_that_kills_its_worker_fails_alone(tmp_path):
     # dask blames every image the dying worker held; each is tried again alone, so only 'b' fails
     assert [j.stem for j, _ in batch.results] == ["a", "c", "d"]
     assert [(j.stem, "its worker died while running it" in e) for j, e in batch.failures] == [("b", True)]
+
+
+def test_an_image_a_worker_cannot_see_is_named_with_the_shared_filesystem_hint(tmp_path):
+    from distributed import Client, LocalCluster
+
+    from napari_steatosis.batch import Job, run_batch
+    from napari_steatosis.fibrosis import preset
+    from napari_steatosis.image_tasks import FibrosisTask
+
+    job = Job.of(tmp_path / "gone.png", "gone")  # as if the driver saw it and the workers do not
+    task = FibrosisTask(preset("trichrome").to_dict())
+    assert run_batch(task, [job], tmp_path / "here").failures[0][1] == f"{job.path}: file not found"
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster, Client(cluster) as client:
+        [(_, error)] = run_batch(task, [job], tmp_path / "there", client=client).failures
+    assert error.startswith(f"{job.path}: file not found on this dask worker") and "every worker sees" in error

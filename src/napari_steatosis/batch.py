@@ -69,7 +69,16 @@ def record_path(out: Path, kind: str, stem: str) -> Path:
 
 
 def _input_stamp(path: str) -> dict:
-    st = os.stat(path)
+    from .errors import DatasetError  # noqa: PLC0415
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        where = (" on this dask worker: is it on a filesystem every worker sees under the same path?"
+                 if on_dask_worker() else "")
+        raise DatasetError(f"{path}: file not found{where}") from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
     return dict(path=str(path), size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
