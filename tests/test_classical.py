@@ -185,11 +185,19 @@ def test_widget_trains_on_a_dataset_and_runs_on_the_image(make_napari_viewer, qt
     qtbot.waitUntil(lambda: job.finished, timeout=120000)
     assert w.model is not None and "cross-validated F1" in w.summary.text() and not shown
     assert w.run_btn.isEnabled() and not w.cancel_btn.isEnabled()
-    w.run()
+    w.run_btn.click()  # a background job: the buttons wait, Cancel is offered
+    assert not w.run_btn.isEnabled() and w.run_cancel_btn.isEnabled()
+    qtbot.waitUntil(lambda: w.job.finished, timeout=120000)
     layer = viewer.layers[RESULT_LAYER]
     assert layer.data.shape == viewer.layers[0].data.shape[:2] and layer.data.max() > 10
-    assert "probability" in layer.features and len(layer.features) == layer.data.max() + 1
-    assert "% of tissue" in w.readout.text()
+    from napari_steatosis.plots import COLOURS
+
+    fat = np.array(COLOURS["steatosis predicted"]) / 255
+    region = int(layer.data.max())
+    assert np.allclose(layer.colormap.map(region)[..., :3].ravel(), fat, atol=1 / 255)  # class colour, not random
+    pct = w.last_prediction.percent
+    assert w.readout.text().startswith(f"Steatosis: {pct:.1f} % of tissue, S")
+    assert "What it looks at:" in w.summary.text() and "hu1" not in w.summary.text()
 
 
 def test_widget_cancel_and_image_training(make_napari_viewer, qtbot, small_dataset, monkeypatch):

@@ -70,6 +70,11 @@ def _draw_legend(out: np.ndarray, meanings: list[str]) -> None:
                     0.5 * scale, (0, 0, 0), 1, cv2.LINE_AA)
 
 
+def _pct255(v: int) -> int:
+    """An OpenCV 0-255 saturation or value as the % a user reads."""
+    return round(100 * v / 255)
+
+
 def draw_roc(ax, result) -> None:
     """Draw a fibrosis :class:`~napari_steatosis.fibrosis.TuningResult` ROC curve on ``ax``."""
     ax.clear()
@@ -78,13 +83,13 @@ def draw_roc(ax, result) -> None:
     i = result.chosen_index
     t = result.thresholds
     ax.plot(result.fpr[i], result.tpr[i], "o", color="tab:red",
-            label=f"chosen: sat ≥ {t.sat_min} (max Jaccard)")
+            label=f"chosen: saturation ≥ {_pct255(t.sat_min)} % (max Jaccard)")
     ax.set_xscale("symlog", linthresh=0.01)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
-    ax.set_title(f"Fibrosis ROC, hue {t.hue_min}-{t.hue_max}, value ≥ {t.val_min}", fontsize=9)
+    ax.set_title(f"Fibrosis ROC, hue {2 * t.hue_min}-{2 * t.hue_max}°, brightness ≥ {_pct255(t.val_min)} %", fontsize=9)
     ax.legend(loc="lower right", fontsize=8)
 
 

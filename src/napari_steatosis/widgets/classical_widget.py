@@ -64,13 +64,13 @@ def feature_group(name: str) -> str:
 
 
 def grouped_importances(importances: dict) -> list[tuple[str, float]]:
-    """Importances summed per meaningful group, largest first, as shares of the total."""
+    """Importances summed per meaningful group, largest first, as shares of the total (negative ones count 0)."""
     sums: dict[str, float] = {}
     for name, value in importances.items():
         g = feature_group(name)
-        sums[g] = sums.get(g, 0.0) + float(value)
+        sums[g] = sums.get(g, 0.0) + max(float(value), 0.0)
     total = sum(sums.values()) or 1.0
-    return sorted(((g, v / total) for g, v in sums.items()), key=lambda kv: -kv[1])
+    return sorted(((g, v / total) for g, v in sums.items() if v > 0), key=lambda kv: -kv[1])
 
 
 def _train_dataset(folder, kind, n_iter, progress=None, cancelled=None):

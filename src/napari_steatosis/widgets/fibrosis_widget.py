@@ -55,6 +55,7 @@ class FibrosisWidget(QWidget):
         self.last_tuning = None
         self.percent: float | None = None
         self.stain = None
+        self.live = True  # follow every image with an overlay; the Steatosis dock turns it on with the tab
 
         self.stain_label = QLabel("")
         self.stain_label.setWordWrap(True)
@@ -133,9 +134,18 @@ class FibrosisWidget(QWidget):
             self.value_labels[name].setText(_slider_text(name, getattr(t, name)))
         self.update_overlay()
 
+    def set_live(self, live: bool) -> None:
+        """Measure (stain, overlay) on every image change, or only once asked (a hidden tab costs nothing)."""
+        if live and not self.live:
+            self.live = True
+            self._on_image(self.ws)
+        self.live = live
+
     def _on_image(self, ws) -> None:
         self._cache = None
         self.stain = None
+        if not self.live:
+            return
         if ws.image is not None and not ws.multiscale:
             self.stain = detect_stain(ws.rgb)
             self.stain_label.setText(f"stain: {self.stain.describe()}")

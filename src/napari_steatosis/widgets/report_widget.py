@@ -101,7 +101,7 @@ class ReportWidget(QWidget):
         self._tmp = None
 
         self.dataset_edit = QLineEdit()
-        self.dataset_edit.setPlaceholderText("dataset folder")
+        self.dataset_edit.setPlaceholderText("dataset folder (default: the open one)")
         self.browse_btn = QPushButton("…")
         self.method = QComboBox()
         self.method.addItems(["unet", "classical"])

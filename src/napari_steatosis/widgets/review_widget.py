@@ -95,6 +95,8 @@ class ReviewWidget(QWidget):
         self._publish()
 
     def stop(self):
+        if self.mask is not None:
+            self.ws.clear_result("review")
         self.mask = None
         if self.on_click in self.viewer.mouse_drag_callbacks:
             self.viewer.mouse_drag_callbacks.remove(self.on_click)

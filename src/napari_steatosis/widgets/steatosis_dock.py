@@ -49,6 +49,8 @@ class SteatosisDock(QWidget):
                                                                             self.panels["U-Net"].retrain_panel)
             self.panels[title] = panel
             self.tabs.addTab(scrolled(panel), title)
+        self.panels["Fibrosis"].set_live(False)  # its overlay follows the image once its tab is opened
+        self.tabs.currentChanged.connect(self._on_tab)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.current)
@@ -58,6 +60,10 @@ class SteatosisDock(QWidget):
         self.ws.image_changed.connect(self._on_image)
         self.ws.dirty_changed.connect(lambda _: self._on_image(self.ws))
         self._on_image(self.ws)
+
+    def _on_tab(self, index: int) -> None:
+        if TABS[index][0] == "Fibrosis":
+            self.panels["Fibrosis"].set_live(True)
 
     def show_tab(self, title: str) -> QWidget:
         self.tabs.setCurrentIndex([t for t, _ in TABS].index(title))
