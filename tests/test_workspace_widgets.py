@@ -114,6 +114,48 @@ def test_the_annotation_table_next_and_file_open_each_receive_the_click(study, m
     assert not messages
 
 
+def test_keys_2_to_5_choose_the_layer_and_the_tool(study):
+    viewer, dock, folder = study
+    from napari_steatosis.widgets.layers import FIBROSIS_MASK, NOT_STEATOSIS_POINTS
+
+    for key, name, mode in (("2", NOT_STEATOSIS_POINTS, "add"), ("3", STEATOSIS_MASK, "paint"),
+                            ("4", FIBROSIS_MASK, "paint")):
+        press(viewer, key)
+        assert viewer.layers.selection.active.name == name and viewer.layers.selection.active.mode == mode
+    press(viewer, "5")
+    assert viewer.layers.selection.active.name == FIBROSIS_MASK and viewer.layers.selection.active.mode == "erase"
+
+
+def test_the_wand_paints_a_whole_vacuole_into_the_mask(study):
+    from types import SimpleNamespace
+
+    import cv2
+
+    viewer, dock, folder = study
+    ann = dock.panels["Annotate"]
+    ws = dock.ws
+    truth = ws.masks["steatosis"] > 0
+    n, lab, stats, cent = cv2.connectedComponentsWithStats(truth.astype(np.uint8))
+    i = 1 + int(np.argmax(stats[1:, 4] * (stats[1:, 0] > 5) * (stats[1:, 1] > 5)))
+    vacuole = lab == i
+    ws.masks["steatosis"][vacuole] = 0  # unlabelled: the user wands it back
+    ann.wand_box.setChecked(True)
+    ys, xs = np.nonzero(vacuole)
+    j = np.argmin((ys - cent[i][1]) ** 2 + (xs - cent[i][0]) ** 2)
+    event = SimpleNamespace(position=tuple(dock.view.image_layer().data_to_world((ys[j], xs[j]))), button=1,
+                            modifiers=(), type="mouse_press")
+    gen = ann.on_click(viewer, event)
+    next(gen)
+    event.type = "mouse_release"
+    with pytest.raises(StopIteration):
+        next(gen)
+    filled = viewer.layers[STEATOSIS_MASK].data > 0
+    assert (filled & vacuole).sum() / vacuole.sum() > 0.85 and ws.dirty
+    assert (filled & ~truth).sum() < 0.2 * vacuole.sum()  # no flood beyond the vacuole
+    ann.wand_box.setChecked(False)
+    assert ann.on_click not in viewer.mouse_drag_callbacks
+
+
 def test_changing_image_drops_the_previous_results_and_saves_unsaved_paint(study):
     from napari_steatosis.workspace import Result
 
@@ -153,3 +195,18 @@ def test_closing_napari_saves_and_closing_the_dock_unbinds_the_keys(make_napari_
     qtbot.wait(50)  # Qt deletes the closed window's widgets from the event loop
     pts = read_points(folder / "labels" / f"{stem}.points.csv")
     assert np.any(np.all(np.isclose(pts.positive, [7.5, 8.5], atol=0.01), axis=1))
+
+
+def test_a_multiscale_slide_can_be_the_current_image(study, messages):
+    """What the slide reader hands the workspace: a list of levels; docks that need a field say so."""
+    viewer, dock, folder = study
+    level0 = np.full((2048, 3072, 3), 220, np.uint8)
+    dock.ws.open_image([level0, level0[::4, ::4]], "slide-01", pixel_size_um=0.5)
+    layer = dock.view.image_layer()
+    assert layer.multiscale and layer.name == "slide-01" and tuple(layer.scale) == (0.5, 0.5)
+    assert viewer.scale_bar.visible  # µm known
+    assert STEATOSIS_MASK not in viewer.layers  # no full-size label arrays for a slide
+    assert dock.ws.shape == (2048, 3072) and dock.ws.record is None
+    run = dock.panels["U-Net"].run_panel
+    run.run_btn.click()
+    assert "whole slide" in messages[-1] and run.job is None

@@ -17,6 +17,7 @@ import numpy as np
 from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -33,7 +34,10 @@ from qtpy.QtWidgets import (
 from ..data.dataset import Dataset
 from ..data.importers import import_mask, import_points
 from ..errors import SteatosisError
+from ..preprocess import tissue_mask
+from ..wand import wand
 from .jobs import guarded, notify_error, notify_info
+from .layers import STEATOSIS_MASK
 from .workspace_view import view_of
 
 COLUMNS = ["image", "patient", "split", "points +/−", "steatosis", "fibrosis", "saved"]
@@ -71,6 +75,9 @@ class AnnotationWidget(QWidget):
         self.brush = QSpinBox()
         self.brush.setRange(1, 200)
         self.brush.setValue(self.view.brush_size)
+        self.wand_box = QCheckBox("Wand: a click fills a vacuole")
+        self.wand_box.setToolTip("while on, a click adds the whole white region under it to the steatosis mask "
+                                 "(as QuPath's wand); Ctrl+Z in the mask layer undoes")
         self.import_mask_btn = QPushButton("Import mask…")
         self.import_points_btn = QPushButton("Import points…")
         self.status = QLabel("Open a dataset folder, or make one from images.")
@@ -92,6 +99,9 @@ class AnnotationWidget(QWidget):
         row = QHBoxLayout()
         row.addWidget(QLabel("brush"))
         row.addWidget(self.brush)
+        row.addWidget(self.wand_box)
+        layout.addLayout(row)
+        row = QHBoxLayout()
         row.addWidget(self.import_mask_btn)
         row.addWidget(self.import_points_btn)
         layout.addLayout(row)
@@ -106,6 +116,7 @@ class AnnotationWidget(QWidget):
         self.next_btn.clicked.connect(lambda: self.step(1))
         self.save_btn.clicked.connect(lambda: self.save())
         self.brush.valueChanged.connect(self.view.set_brush_size)
+        self.wand_box.toggled.connect(self._toggle_wand)
         self.import_mask_btn.clicked.connect(lambda: self.import_mask_file())
         self.import_points_btn.clicked.connect(lambda: self.import_points_file())
         self.ws.dataset_changed.connect(self._on_dataset)
@@ -274,7 +285,40 @@ class AnnotationWidget(QWidget):
         if event.type() == QEvent.Type.ParentChange and self.parent() is None:  # napari closed the dock
             self.autosave()
             self.view.unbind_keys(self)
+            self._toggle_wand(False)
         return super().event(event)
+
+    # ------------------------------------------------------------------ wand
+    def _toggle_wand(self, on: bool) -> None:
+        callbacks = self.viewer.mouse_drag_callbacks
+        if on and self.on_click not in callbacks:
+            callbacks.append(self.on_click)
+        elif not on and self.on_click in callbacks:
+            callbacks.remove(self.on_click)
+
+    def on_click(self, viewer, event):
+        """napari mouse callback while the wand is on: a plain left click (no drag) fills the vacuole under it."""
+        layer = self.view.image_layer()
+        if layer is None or getattr(event, "button", 1) != 1 or getattr(event, "modifiers", ()):
+            return
+        point = np.asarray(layer.world_to_data(event.position))[-2:]
+        yield
+        moved = False
+        while getattr(event, "type", "mouse_release") == "mouse_move":
+            moved = True
+            yield
+        if not moved:
+            self.wand_at(point)
+
+    @guarded
+    def wand_at(self, point) -> None:
+        ws = self.ws
+        if ws.image is None or ws.multiscale:
+            raise SteatosisError("open an image first")
+        region = wand(ws.rgb, point, within=tissue_mask(ws.rgb))
+        layer = self.view.layer(STEATOSIS_MASK)
+        layer.data_setitem(np.nonzero(region), 1)  # napari's own edit: undoable (Ctrl+Z), marks the image unsaved
+        ws.mark_dirty()
 
     # ------------------------------------------------------------------ imports
     @guarded

@@ -59,13 +59,12 @@ def probability_colormap():
 
 
 def region_colormap(region_probability: dict):
-    """Classical regions coloured by their probability: grey when rejected, the prediction's colour when fat."""
+    """Accepted classical regions in the prediction's colour, the surer ones more opaque (not random colours)."""
     from napari.utils.colormaps import DirectLabelColormap  # noqa: PLC0415
 
-    fat, other = _rgba("steatosis predicted"), np.array([0.55, 0.55, 0.55, 0.6], np.float32)
     colours = {0: "transparent", None: "transparent"}
     for region, p in region_probability.items():
-        colours[int(region)] = fat if p >= 0.5 else other
+        colours[int(region)] = _rgba("steatosis predicted", 0.4 + 0.6 * float(np.clip(p, 0, 1)))
     return DirectLabelColormap(color_dict=colours)
 
 
