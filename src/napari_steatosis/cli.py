@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -89,61 +88,10 @@ def _add_batch_args(s) -> None:
                    help="skip images whose outputs an earlier run of the same command completed")
 
 
-@contextmanager
 def _dask_client(a):
-    """None (run here), a client of the scheduler at --scheduler, or of a LocalCluster of --workers processes."""
-    if a.scheduler and a.workers:
-        raise SteatosisError("--scheduler and --workers exclude each other: use a running cluster or start one")
-    if not a.scheduler and not a.workers:
-        yield None
-        return
-    import logging  # noqa: PLC0415
+    from .cluster import dask_client  # noqa: PLC0415
 
-    from distributed import Client, LocalCluster  # noqa: PLC0415
-
-    cluster = None
-    if a.scheduler:
-        try:
-            client = Client(a.scheduler, timeout="10s")
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise SteatosisError(f"--scheduler {a.scheduler}: cannot reach a dask scheduler ({exc})") from None
-    else:
-        import signal  # noqa: PLC0415
-
-        # the worker processes inherit an ignored SIGINT: Ctrl-C (sent to the whole process group)
-        # is this process's to handle, by cancelling the work and closing the cluster
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            cluster = LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=":0", silence_logs=logging.CRITICAL)
-        finally:
-            signal.signal(signal.SIGINT, previous)
-        client = Client(cluster)
-    try:
-        line = _dashboard(client.dashboard_link)
-        if line:
-            _say(line)
-        yield client
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-
-
-def _dashboard(url: str | None) -> str | None:
-    """A line about the dask dashboard, or None when there is none (``--no-dashboard``, unreachable)."""
-    import urllib.request  # noqa: PLC0415
-
-    if not url:
-        return None
-    try:
-        with urllib.request.urlopen(url, timeout=2) as reply:
-            page = reply.read(2000).decode(errors="replace")
-    except Exception:  # noqa: BLE001 (no dashboard, or not reachable from here)
-        return None
-    if "needs bokeh" in page:  # distributed's placeholder page
-        return "no dask dashboard: it needs bokeh (pip install 'bokeh>=3.1')"
-    return f"dask dashboard: {url}"
+    return dask_client(a.scheduler, a.workers, say=_say)
 
 
 def _on_failure(job, error: str) -> None:
