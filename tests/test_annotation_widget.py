@@ -173,3 +173,27 @@ def test_painting_a_large_image_copies_nothing_per_stroke(make_napari_viewer, tm
     tracemalloc.stop()
     assert peak < 4_000_000, peak
     assert w.dirty
+
+
+def test_saving_a_large_image_runs_in_the_background(make_napari_viewer, tmp_path, messages, qtbot):
+    """4000x4000 px: Save writes in a background job (progress, Save disabled); an edit meanwhile stays unsaved."""
+    import cv2
+
+    from napari_steatosis.widgets.annotation_widget import AnnotationWidget
+
+    cv2.imwrite(str(tmp_path / "big.png"), np.full((4000, 4000, 3), 180, np.uint8))
+    viewer = make_napari_viewer()
+    w = AnnotationWidget(viewer)
+    w.new_dataset(str(tmp_path / "bigset"), [str(tmp_path / "big.png")], patient="B")
+    layer = viewer.layers[STEATOSIS_MASK]
+    layer.brush_size = 20
+    layer.paint((100, 100), 1)
+    w.save_btn.click()
+    assert w.save_job is not None and not w.save_btn.isEnabled() and w.save_cancel_btn.isEnabled()
+    viewer.layers[STEATOSIS_POINTS].add([[3000.0, 2000.0]])  # edited while the save runs
+    qtbot.waitUntil(lambda: w.save_job.finished, timeout=120000)
+    assert read_mask(tmp_path / "bigset" / "labels" / "big.steatosis.png")[100, 100]
+    assert w.dirty and w.save_btn.isEnabled()  # the point came after the snapshot: still unsaved
+    w.save_btn.click()
+    qtbot.waitUntil(lambda: w.save_job.finished and not w.dirty, timeout=120000)
+    assert len(read_points(tmp_path / "bigset" / "labels" / "big.points.csv").positive) == 1

@@ -27,6 +27,39 @@ from .errors import SteatosisError
 
 
 @dataclass
+class LabelSnapshot:
+    """A copy of an image's labels taken for saving (in the background for a large image)."""
+
+    dataset: Dataset
+    record: ImageRecord
+    shape: tuple[int, int]
+    points: PointLabels
+    masks: dict
+    edits: int  # the workspace's edit count when taken: a later edit keeps the image unsaved
+
+
+def write_snapshot(snap: LabelSnapshot, progress=None, cancelled=None) -> LabelSnapshot:
+    """Write a snapshot's files (each one atomic); ``cancelled()`` is checked between files."""
+    from .errors import Cancelled  # noqa: PLC0415
+
+    ds, rec = snap.dataset, snap.record
+    jobs = [(kind, m) for kind, m in snap.masks.items() if m is not None and (np.any(m) or ds.has_label(rec, kind))]
+    write_points = len(snap.points) or ds.has_label(rec, "points")
+    total = len(jobs) + int(bool(write_points))
+    for k, (kind, m) in enumerate(jobs):
+        if cancelled is not None and cancelled():
+            raise Cancelled(f"saving {rec.stem} cancelled: its labels are still unsaved")
+        ds.write_mask(rec, kind, np.asarray(m) > 0, snap.shape)  # an empty layer never creates a file
+        if progress is not None:
+            progress(k + 1, total)
+    if write_points:
+        ds.write_points(rec, snap.points, snap.shape)
+    if progress is not None:
+        progress(total, total)
+    return snap
+
+
+@dataclass
 class Result:
     """One method's result on the current image: ``mask`` is what it predicts (``kind``) per pixel."""
 
@@ -62,6 +95,7 @@ class Workspace:
         self.points = PointLabels()
         self.masks: dict[str, np.ndarray | None] = {k: None for k in MASK_KINDS}
         self.dirty = False
+        self.edits = 0  # counts edits, so a background save knows whether the labels changed meanwhile
         self.results: dict[str, Result] = {}
 
     # ------------------------------------------------------------------ queries
@@ -175,6 +209,7 @@ class Workspace:
 
     def mark_dirty(self) -> None:
         if self.image is not None:
+            self.edits += 1
             self._set_dirty(True)
 
     def set_points(self, positive=None, negative=None) -> None:
@@ -206,10 +241,8 @@ class Workspace:
                                      f"{shape[1]}x{shape[0]} px; nothing was saved")
         self.points.check_inside(shape, f"points of {name}")
 
-    def save(self) -> ImageRecord | None:
-        """Write the current image's labels into its dataset (atomic files; a refused save writes nothing)."""
-        if self.image is None:
-            return None
+    def snapshot(self) -> LabelSnapshot:
+        """A checked copy of the current labels to write (every check made before any write)."""
         if self.record is None or self.dataset is None:
             raise SteatosisError(f"{self.name} is not an image of a dataset, so its labels have no file: make a dataset "
                                  "with it (Annotation > New from images) to keep them")
@@ -217,17 +250,23 @@ class Workspace:
             raise SteatosisError(f"{self.dataset.root} is the bundled sample, which is read-only: make your own "
                                  "dataset (Annotation > New from images) to keep labels")
         self.check_labels()
-        ds, rec = self.dataset, self.record
-        for kind, m in self.masks.items():
-            if m is None:
-                continue
-            if np.any(m) or ds.has_label(rec, kind):  # an empty layer never creates a file ("unlabelled")
-                ds.write_mask(rec, kind, np.asarray(m) > 0, self.shape)
-        if len(self.points) or ds.has_label(rec, "points"):
-            ds.write_points(rec, self.points, self.shape)
-        self._set_dirty(False)
-        self.saved.emit(rec)
-        return rec
+        masks = {k: (None if m is None else np.array(m, copy=True)) for k, m in self.masks.items()}
+        points = PointLabels(self.points.positive.copy(), self.points.negative.copy())
+        return LabelSnapshot(self.dataset, self.record, self.shape, points, masks, self.edits)
+
+    def saved_snapshot(self, snap: LabelSnapshot) -> None:
+        """A snapshot was written: the image is saved unless it was edited (or changed) since."""
+        if snap.record is self.record and snap.edits == self.edits:
+            self._set_dirty(False)
+        self.saved.emit(snap.record)
+
+    def save(self) -> ImageRecord | None:
+        """Write the current image's labels into its dataset (atomic files; a refused save writes nothing)."""
+        if self.image is None:
+            return None
+        snap = write_snapshot(self.snapshot())
+        self.saved_snapshot(snap)
+        return snap.record
 
     def save_if_dirty(self) -> None:
         """Save unsaved labels; raises (and keeps them) when the save is refused."""

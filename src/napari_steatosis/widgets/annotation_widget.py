@@ -23,6 +23,7 @@ from qtpy.QtWidgets import (
     QHeaderView,
     QInputDialog,
     QLabel,
+    QProgressBar,
     QPushButton,
     QSpinBox,
     QTableWidget,
@@ -36,11 +37,13 @@ from ..data.importers import import_mask, import_points
 from ..errors import SteatosisError
 from ..preprocess import tissue_mask
 from ..wand import wand
-from .jobs import guarded, notify_error, notify_info
+from ..workspace import write_snapshot
+from .jobs import Job, guarded, notify_error, notify_info
 from .layers import STEATOSIS_MASK
 from .workspace_view import view_of
 
 COLUMNS = ["image", "patient", "split", "points +/−", "steatosis", "fibrosis", "saved"]
+BACKGROUND_SAVE_PX = 16_000_000  # from 4000 x 4000 px on, Save writes in the background (progress, Cancel)
 KEYS_HELP = "Keys: 1 fat points · 2 not-fat points · 3 paint fat · 4 paint fibrosis · 5 erase · Ctrl+Shift+S save"
 
 
@@ -72,6 +75,12 @@ class AnnotationWidget(QWidget):
         self.prev_btn = QPushButton("◀ Previous")
         self.next_btn = QPushButton("Next ▶")
         self.save_btn = QPushButton("Save")
+        self.save_progress = QProgressBar()
+        self.save_progress.setVisible(False)
+        self.save_cancel_btn = QPushButton("Cancel save")
+        self.save_cancel_btn.setEnabled(False)
+        self.save_cancel_btn.setVisible(False)
+        self.save_job: Job | None = None
         self.brush = QSpinBox()
         self.brush.setRange(1, 200)
         self.brush.setValue(self.view.brush_size)
@@ -95,6 +104,10 @@ class AnnotationWidget(QWidget):
         row = QHBoxLayout()
         for b in (self.prev_btn, self.next_btn, self.save_btn):
             row.addWidget(b)
+        layout.addLayout(row)
+        row = QHBoxLayout()
+        row.addWidget(self.save_progress)
+        row.addWidget(self.save_cancel_btn)
         layout.addLayout(row)
         row = QHBoxLayout()
         row.addWidget(QLabel("brush"))
@@ -123,7 +136,7 @@ class AnnotationWidget(QWidget):
         self.ws.image_changed.connect(self._on_image)
         self.ws.dirty_changed.connect(self._on_dirty)
         self.ws.saved.connect(self._on_saved)
-        self.view.bind_keys(self)
+        self.view.bind_keys(self, save=self.save)
         self.destroyed.connect(lambda *_, ws=self.ws: _save_quietly(ws))  # napari closed with the dock open
         self._on_dataset(self.ws.dataset)
         self._on_image(self.ws)
@@ -265,7 +278,22 @@ class AnnotationWidget(QWidget):
     # ------------------------------------------------------------------ saving
     @guarded
     def save(self) -> bool:
-        self.ws.save()
+        """Save the current labels; a large image is written in the background (progress, Cancel)."""
+        ws = self.ws
+        if ws.image is None:
+            return True
+        if ws.shape[0] * ws.shape[1] < BACKGROUND_SAVE_PX:
+            ws.save()
+            return True
+        if self.save_job is not None and not self.save_job.finished:
+            raise SteatosisError("a save is already running")
+        snap = ws.snapshot()  # checked and copied now: painting on while it writes is safe
+        self.save_cancel_btn.setVisible(True)
+        self.save_job = Job(write_snapshot, snap, on_done=ws.saved_snapshot, disable=(self.save_btn,),
+                            desc=f"Saving {snap.record.stem}", progress_bar=self.save_progress,
+                            cancel_button=self.save_cancel_btn)
+        self.save_job.worker.finished.connect(lambda: self.save_cancel_btn.setVisible(False))
+        self.status.setText(f"saving {snap.record.stem}…")
         return True
 
     def autosave(self) -> bool:

@@ -257,8 +257,8 @@ class WorkspaceView:
         ws.open_path(path, image=np.asarray(layer.data) if not layer.multiscale else list(layer.data))
 
     # ------------------------------------------------------------------ keys
-    def bind_keys(self, user) -> None:
-        """Keys 1-5 and Ctrl+Shift+S, while at least one dock (``user``) wants them."""
+    def bind_keys(self, user, save=None) -> None:
+        """Keys 1-5 and Ctrl+Shift+S (``save``, default the workspace's), while at least one dock (``user``) wants them."""
         self._key_users.add(id(user))
         viewer = self.viewer
 
@@ -276,15 +276,15 @@ class WorkspaceView:
             if layer is not None and layer.name in (STEATOSIS_MASK, FIBROSIS_MASK):
                 layer.mode = "erase"
 
-        def save(viewer):
+        def save_key(viewer):
             try:
-                self.ws.save()
+                (save or self.ws.save)()
             except Exception as exc:  # noqa: BLE001
                 notify_error(exc)
 
         handlers = {"1": activate(STEATOSIS_POINTS, "add"), "2": activate(NOT_STEATOSIS_POINTS, "add"),
                     "3": activate(STEATOSIS_MASK, "paint"), "4": activate(FIBROSIS_MASK, "paint"), "5": erase,
-                    "Control-Shift-S": save}
+                    "Control-Shift-S": save_key}
         for key, handler in handlers.items():
             viewer.bind_key(key, handler, overwrite=True)
 
