@@ -41,12 +41,14 @@ def mask_to_geojson(mask: np.ndarray, name: str = "Steatosis", properties: list[
             break
         drawn = np.zeros(remaining.shape, np.uint8)
         for outer in _outer_polygons(remaining):
-            obj = np.zeros_like(drawn)
-            cv2.fillPoly(obj, [outer.reshape(-1, 1, 2)], 1)
-            holes = _outer_polygons(obj.astype(bool) & ~remaining)
-            for h in holes:
-                cv2.fillPoly(obj, [h.reshape(-1, 1, 2)], 0)
-            drawn |= obj
+            x, y, w, h = cv2.boundingRect(outer)  # work in the object's box: linear in the mask, not quadratic
+            box = (slice(y, y + h), slice(x, x + w))
+            obj = np.zeros((h, w), np.uint8)
+            cv2.fillPoly(obj, [(outer - (x, y)).reshape(-1, 1, 2).astype(np.int32)], 1)
+            holes = [hole + (x, y) for hole in _outer_polygons(obj.astype(bool) & ~remaining[box])]
+            for hole in holes:
+                cv2.fillPoly(obj, [(hole - (x, y)).reshape(-1, 1, 2).astype(np.int32)], 0)
+            drawn[box] |= obj
             features.append(dict(
                 type="Feature",
                 geometry=dict(type="Polygon", coordinates=[_ring(outer)] + [_ring(h) for h in holes]),
