@@ -16,8 +16,10 @@ import numpy as np
 
 from .data.atomic import atomic_write
 from .errors import SteatosisError
+from .plots import colour_of
 
-CLASS_COLOURS = {"Steatosis": [255, 220, 0], "Fibrosis": [0, 150, 255]}
+# QuPath class colours: the predictions' colours of napari and the overlays (plots.COLOURS)
+CLASS_COLOURS = {"Steatosis": list(colour_of("steatosis")), "Fibrosis": list(colour_of("fibrosis"))}
 
 
 def _outer_polygons(mask: np.ndarray):
