@@ -80,6 +80,8 @@ class ReviewWidget(QWidget):
 
     @guarded
     def start(self):
+        if self.ws.multiscale:
+            raise SteatosisError(f"{self.ws.name} is a whole slide: review a field of it (an image of a dataset)")
         result = self.ws.results.get(self.source.currentText())
         if result is None:
             have = ", ".join(m for m in SOURCES if m in self.ws.results) or "none yet"

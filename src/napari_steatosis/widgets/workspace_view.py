@@ -56,7 +56,7 @@ def _tag(layer) -> str | None:
 
 class WorkspaceView:
     def __init__(self, viewer):
-        self.viewer = viewer
+        self._viewer = weakref.ref(viewer)  # the registry is keyed weakly on the viewer: do not keep it alive
         self.ws = Workspace()
         self.brush_size = 10
         self._updating = False
@@ -66,6 +66,10 @@ class WorkspaceView:
         self.ws.labels_replaced.connect(self._redraw_labels)
         self.ws.result_changed.connect(self._show_result)
         viewer.layers.events.inserted.connect(self._on_inserted)
+
+    @property
+    def viewer(self):
+        return self._viewer()
 
     # ------------------------------------------------------------------ image and labels
     def _layers_tagged(self, prefix: str) -> list:
@@ -242,9 +246,9 @@ class WorkspaceView:
 
         ws = self.ws
         path = layer.metadata.get("steatosis_record") or getattr(layer.source, "path", None)
+        image = list(layer.data) if layer.multiscale else layer.data  # as napari holds it (a lazy array stays lazy)
         if path is None:
-            ws.open_image(layer.data[0] if layer.multiscale else np.asarray(layer.data), layer.name) \
-                if not layer.multiscale else ws.open_image(list(layer.data), layer.name)
+            ws.open_image(image, layer.name)
             return
         path = Path(path)
         if ws._record_of(path) is None:
@@ -254,7 +258,9 @@ class WorkspaceView:
                 sample = None
             if sample is not None and path.resolve().parent.parent == sample.resolve():
                 ws.open_dataset(sample, first=False, read_only=True)
-        ws.open_path(path, image=np.asarray(layer.data) if not layer.multiscale else list(layer.data))
+        if not layer.multiscale and getattr(layer.data, "dtype", None) != np.uint8:
+            image = None  # 16-bit, float, RGBA...: read it again through our reader, which converts and says so
+        ws.open_path(path, image=image)
 
     # ------------------------------------------------------------------ keys
     def bind_keys(self, user, save=None) -> None:
