@@ -254,16 +254,28 @@ def _floats(text: str) -> tuple[float, ...]:
     return vals
 
 
+def _working_scale(text: str):
+    if text == "auto":
+        return text
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--working-scale must be a number like 0.5 or 'auto', got {text!r}") from None
+    if not 0.05 <= v <= 4:
+        raise argparse.ArgumentTypeError(f"--working-scale {text}: must be within 0.05..4")
+    return v
+
+
 def cmd_train_unet(a) -> int:
     quiet_tensorflow()
     from .data.dataset import Dataset  # noqa: PLC0415
     from .unet.train import TrainConfig, train_unet  # noqa: PLC0415
 
-    if a.epochs < 1 or a.patches_per_image < 1 or a.batch_size < 1:
-        raise SteatosisError("--epochs, --patches-per-image and --batch-size must be at least 1")
     cfg = TrainConfig(epochs=a.epochs, patches_per_image=a.patches_per_image, batch_size=a.batch_size,
-                      lr_grid=a.lr_grid, max_minutes=a.max_minutes, seed=a.seed, init=a.init,
-                      patience=a.patience, grid_steps=a.grid_steps, note=a.note)
+                      lr=a.lr, lr_grid=a.lr_grid, max_minutes=a.max_minutes, seed=a.seed, init=a.init,
+                      patience=a.patience, grid_steps=a.grid_steps, note=a.note, loss=a.loss,
+                      validate_minutes=a.validate_minutes, working_scale=a.working_scale,
+                      augment=not a.no_augment)
     card = train_unet(Dataset.open(a.dataset), a.out, cfg)
     if card is None:
         print(f"cancelled before the first validated epoch; {a.out} was not written", file=sys.stderr)
@@ -347,7 +359,8 @@ def cmd_evaluate(a) -> int:
 
     ds = Dataset.open(a.dataset)
     split = a.split or default_split(ds)
-    result = evaluate(ds, a.pred, progress=_progress(len(ds), "evaluate"), split=split, seed=a.seed)
+    result = evaluate(ds, a.pred, progress=_progress(len(ds), "evaluate"), split=split, seed=a.seed,
+                      pixel_size_um=a.pixel_size)
     summary = {k: v for k, v in result.items() if k not in ("per_image", "per_patient")}
     if a.out:
         written = write_evaluation(result, a.out)
@@ -365,6 +378,13 @@ def cmd_evaluate(a) -> int:
     print(f"steatosis % error    {summary['pct_abs_error']:.3f} (mean absolute, percentage points)")
     print(f"vacuole count error  {summary['count_abs_error']:.2f} (mean absolute per image)")
     print(f"R² vs physician      {r2} ({summary['r2_patients']} patients)")
+    print(f"false share          {summary['false_share']:.1%} of the predicted pixels are not fat")
+    rbd = summary["recall_by_diameter"]
+    print(f"recall by true vacuole diameter ({rbd['unit']}):")
+    print("  " + "".join(f"{b['range']:>9}" for b in rbd["bins"]))
+    print("  " + "".join(f"{b['fat_share']:>9.1%}" for b in rbd["bins"]) + "   share of the fat")
+    print("  " + "".join(f"{'-' if b['recall'] is None else format(b['recall'], '.2f'):>9}" for b in rbd["bins"])
+          + "   recall")
     if a.out:
         print(f"tables and plots: {', '.join(str(p) for p in written)}")
     return 0
@@ -452,21 +472,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_fibrosis)
 
     s = sub.add_parser("train-unet", help="train the U-Net on a dataset's steatosis masks",
-                       description="Train the paper's U-Net on the train patients' steatosis masks, choosing the "
-                                   "learning rate and the decision threshold on the val patients. Progress is printed "
+                       description="Train the paper's U-Net on the train patients' steatosis masks for a time budget, "
+                                   "validating every few minutes and choosing the decision threshold on the val patients. Progress is printed "
                                    "as one JSON object per line. Ctrl-C stops and keeps the best model so far.")
     s.add_argument("dataset", help="dataset folder")
     s.add_argument("--out", required=True, help="model file to write (MODEL.keras; its card goes to MODEL.card.json)")
-    s.add_argument("--epochs", type=_positive_int, default=30, help="maximum epochs (default: %(default)s)")
-    s.add_argument("--patches-per-image", type=_positive_int, default=250,
-                   help="268 px patches per training image per epoch (default: %(default)s)")
+    s.add_argument("--max-minutes", type=_positive_float, default=20,
+                   help="time budget; the learning-rate schedule spans it and the best model is kept (default: 20)")
+    s.add_argument("--validate-minutes", type=_positive_float, default=2.5,
+                   help="minutes of training between validations (an 'epoch'; default: %(default)s)")
+    s.add_argument("--epochs", type=_positive_int, default=100, help="maximum validations (default: %(default)s)")
+    s.add_argument("--patience", type=_positive_int, default=5, help="epochs without validation gain before stopping")
+    s.add_argument("--patches-per-image", type=_positive_int,
+                   help="size epochs by patches instead: this many 268 px patches per training image")
     s.add_argument("--batch-size", type=_positive_int, default=8, help="patches per step (default: %(default)s)")
-    s.add_argument("--lr-grid", type=_floats, default=(1e-2, 1e-3, 1e-4),
-                   help="learning rates to try on the validation split (default: 1e-2,1e-3,1e-4)")
+    s.add_argument("--lr", type=_positive_float, help="peak learning rate of the warm-up + cosine schedule "
+                                                      "(default: 2e-3 from scratch, 5e-4 with --init)")
+    s.add_argument("--lr-grid", type=_floats, default=(),
+                   help="instead: try these learning rates on the validation split first (e.g. 1e-2,1e-3,1e-4)")
     s.add_argument("--grid-steps", type=_positive_int, default=40, help="training steps per learning-rate trial")
-    s.add_argument("--max-minutes", type=_positive_float, help="stop after this many minutes, keeping the best model")
-    s.add_argument("--patience", type=_positive_int, default=6, help="epochs without validation gain before stopping")
-    s.add_argument("--init", help="fine-tune from this .keras model (e.g. the shipped default)")
+    s.add_argument("--loss", choices=["bce", "bce+dice"], default="bce",
+                   help="binary cross-entropy (calibrated probabilities) or with soft Dice (default: %(default)s)")
+    s.add_argument("--working-scale", type=_working_scale, default="auto",
+                   help="resize factor the network works at; 'auto' brings the large labelled vacuoles to "
+                        "~40 px (default: auto; with --init the initial model's)")
+    s.add_argument("--no-augment", action="store_true", help="no stain, blur, JPEG or noise augmentation")
+    s.add_argument("--init", help="fine-tune from this .keras model; 'default' = the shipped model")
     s.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     s.add_argument("--note", default="", help="free text for the model card (what the data is, who trained it)")
     s.set_defaults(func=cmd_train_unet)
@@ -502,7 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("evaluate", help="score predicted masks against the dataset's masks and physician scores",
                        description="Pooled Jaccard (the paper's), Dice, per-image Dice, steatosis-%% and vacuole-count "
-                                   "errors, and R² of per-patient %% against physician_steatosis_pct.")
+                                   "errors, R² of per-patient %% against physician_steatosis_pct, the false share "
+                                   "of predicted pixels and recall by true vacuole diameter.")
     s.add_argument("dataset", help="dataset folder with steatosis masks")
     s.add_argument("--pred", required=True, help="folder with <stem>.steatosis.png predictions")
     s.add_argument("--json", action="store_true", help="print one JSON object (jaccard, dice, pct_abs_error, "
@@ -512,6 +544,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score only these patients (default: test when the dataset's split column has test "
                         "patients, else all)")
     s.add_argument("--seed", type=int, default=0, help="seed of the patient split when the dataset has no split column")
+    s.add_argument("--pixel-size", type=_positive_float, help="µm per pixel for the diameter bins (default: the "
+                                                              "dataset's pixel_size_um column; without it, px)")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("quantify", help="per-image and per-patient steatosis (and fibrosis) report",

@@ -204,3 +204,22 @@ def save_image_error_png(per_image: list[dict], path) -> Path:
     ax.set_ylabel("steatosis % error (measured − true)")
     ax.set_title("per-image error", fontsize=9)
     return _save(fig, path)
+
+
+def save_recall_by_diameter_png(by_diameter: dict, false_share: float, path: str | Path) -> Path:
+    """Bars: pixel recall of the true vacuoles per diameter bin; line: each bin's share of the fat."""
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    bins = by_diameter["bins"]
+    fig = Figure(figsize=(5, 3.4), dpi=120)
+    ax = fig.add_subplot(111)
+    x = range(len(bins))
+    recall = [b["recall"] if b["recall"] is not None else 0.0 for b in bins]
+    ax.bar(x, recall, color="tab:blue", label="recall (share of the bin's fat pixels found)")
+    ax.plot(x, [b["fat_share"] for b in bins], "o-", color="tab:orange", label="share of all fat pixels")
+    ax.set_xticks(list(x), [b["range"] for b in bins])
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel(f"true vacuole diameter ({by_diameter['unit']})")
+    ax.set_title(f"Recall by vacuole size; false share of predicted pixels {false_share:.1%}", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    return _save(fig, path)

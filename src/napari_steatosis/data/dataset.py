@@ -356,3 +356,12 @@ class Dataset:
         path.parent.mkdir(exist_ok=True)
         write_points(path, points, shape)
         return path
+
+
+def pixel_size_of(rec) -> float | None:
+    """The image's pixel size in µm from the dataset's optional ``pixel_size_um`` column (None if absent)."""
+    try:
+        v = float(rec.extra.get("pixel_size_um") or "nan")
+    except ValueError:
+        return None
+    return v if math.isfinite(v) and v > 0 else None

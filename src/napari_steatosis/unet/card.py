@@ -23,7 +23,11 @@ def save_model(model, path: str | os.PathLike, card: dict) -> Path:
     if path.suffix != ".keras":
         raise SteatosisError(f"{path}: a U-Net model file must end in .keras")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(card_path(path)) as card_tmp, atomic_write(path) as tmp:
+    import warnings  # noqa: PLC0415
+
+    with atomic_write(card_path(path)) as card_tmp, atomic_write(path) as tmp, warnings.catch_warnings():
+        # Keras' own saving trips NumPy 2's copy-keyword deprecation once per weight: not ours to fix
+        warnings.filterwarnings("ignore", message=".*copy keyword.*")
         model.save(tmp)
         card_tmp.write_text(json.dumps({"format": CARD_FORMAT, **card}, indent=2, default=float))
     return path

@@ -6,7 +6,16 @@ applied the same way everywhere::
 
     det = Detector.load()                 # the shipped model, its card's threshold and scale
     prob = det.probability(rgb)           # float32 H x W, at the image's own size
-    fat = det.mask(rgb)                   # bool H x W: probability >= det.threshold
+    fat = det.mask(rgb)                   # bool H x W: probability >= det.threshold, completed
+
+What the card may say, all chosen on the validation split in training:
+
+- ``threshold``: the decision threshold;
+- ``working_scale``: the factor images are resized by before the network;
+- ``fuse_scales``: more factors (relative to the working scale) to run the network at, the
+  probability being the maximum over them: small vacuoles at full size, big ones at half;
+- ``complete_min_cover``: complete detections to the white region they sit in when they cover
+  at least this share of it (see complete.py); absent or null: no completion.
 
 Importing this module does not import Keras; :meth:`Detector.load` does.
 """
@@ -21,6 +30,7 @@ import numpy as np
 from ..errors import SteatosisError
 
 DEFAULT_TILE = 1036
+DEFAULT_MIN_COVER = 0.3
 
 
 def check_threshold(threshold: float, what: str = "threshold") -> float:
@@ -46,7 +56,8 @@ class Detector:
     """
 
     def __init__(self, model, card: dict | None = None, path: str | None = None, scale: float | None = None,
-                 threshold: float | None = None, tile: int = DEFAULT_TILE):
+                 threshold: float | None = None, tile: int = DEFAULT_TILE, complete: float | bool | None = None,
+                 fuse: bool = True):
         self.model = model
         self.card = dict(card or {})
         self.path = path
@@ -57,10 +68,22 @@ class Detector:
                                          "--threshold" if threshold is not None else "the card's threshold")
         self.threshold_from_card = threshold is None
         self.tile = int(tile)
+        fuse_scales = self.card.get("fuse_scales") or [1.0]
+        self.fuse_scales = [check_scale(f, "the card's fuse_scales") for f in fuse_scales] if fuse else [1.0]
+        if complete is None or complete is True:  # the card's choice; True: at least the default
+            cover = self.card.get("complete_min_cover")
+            if complete is True and cover is None:
+                cover = DEFAULT_MIN_COVER
+        else:
+            cover = None if complete is False else complete
+        if cover is not None and not 0.0 < float(cover) <= 1.0:
+            raise SteatosisError(f"complete_min_cover must be within (0, 1], got {cover}")
+        self.complete_min_cover = None if cover is None else float(cover)
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, scale: float | None = None,
-             threshold: float | None = None, tile: int = DEFAULT_TILE) -> "Detector":
+             threshold: float | None = None, tile: int = DEFAULT_TILE, complete: float | bool | None = None,
+             fuse: bool = True) -> "Detector":
         """The model at ``path`` (default: the shipped one), safe mode, with its card."""
         from . import default_model, quiet_tensorflow  # noqa: PLC0415
 
@@ -69,27 +92,49 @@ class Detector:
 
         path = str(path) if path else str(default_model.path())
         model, card = load_model(path)
-        return cls(model, card, path, scale, threshold, tile)
+        return cls(model, card, path, scale, threshold, tile, complete, fuse)
+
+    @property
+    def settings(self) -> str:
+        """Threshold, scale, fusion and completion in words (no Keras needed)."""
+        text = f"threshold {self.threshold:.3f}"
+        if self.scale != 1:
+            text += f", scale {self.scale:g}"
+        if len(self.fuse_scales) > 1:
+            text += f" fused with x{', x'.join(f'{f:g}' for f in self.fuse_scales if f != 1)}"
+        if self.complete_min_cover is not None:
+            text += f", completed to white regions covered >= {self.complete_min_cover:g}"
+        return text
 
     @property
     def description(self) -> str:
         from .predict import device_description  # noqa: PLC0415
 
-        extra = f", scale {self.scale:g}" if self.scale != 1 else ""
-        return f"U-Net ({device_description()}, threshold {self.threshold:.3f}{extra})"
+        return f"U-Net ({device_description()}, {self.settings})"
 
     def probability(self, rgb: np.ndarray, progress: Callable[[int, int], None] | None = None,
                     cancelled: Callable[[], bool] | None = None) -> np.ndarray:
         """Steatosis probability (float32, H x W) of an RGB uint8 image, at the image's size."""
         from .predict import predict_probability  # noqa: PLC0415
 
-        return predict_probability(self.model, rgb, self.tile, progress=progress, cancelled=cancelled,
-                                   scale=self.scale)
+        n = len(self.fuse_scales)
+        out = None
+        for k, f in enumerate(self.fuse_scales):
+            step = None if progress is None else (lambda d, t, k=k: progress(k * t + d, n * t))
+            p = predict_probability(self.model, rgb, self.tile, progress=step, cancelled=cancelled,
+                                    scale=check_scale(self.scale * f))
+            out = p if out is None else np.maximum(out, p)
+        return out
 
     def mask(self, rgb: np.ndarray, probability: np.ndarray | None = None) -> np.ndarray:
         """Steatosis mask (bool, H x W); pass ``probability`` if it was computed already."""
         prob = self.probability(rgb) if probability is None else probability
-        return prob >= self.threshold
+        fat = prob >= self.threshold
+        if self.complete_min_cover is not None:
+            from .complete import complete_to_white  # noqa: PLC0415
+
+            fat = complete_to_white(fat, rgb, self.complete_min_cover)
+        return fat
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         return self.mask(rgb)

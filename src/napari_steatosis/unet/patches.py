@@ -1,9 +1,19 @@
 """Training patches: randomly rotated and flipped 268x268 crops with the mask's 148x148 centre.
 
 Rotation resamples the image linearly and the mask by nearest neighbour with the same
-transform, so the mask never smears and stays aligned with the pixels. Half the patches
-(``fg_fraction``) are centred on a labelled vacuole so that a field with 2 % fat still
-teaches the network what fat is. Patches are made on the fly, batch by batch.
+transform, so the mask never smears and stays aligned with the pixels. Where a patch is centred:
+
+- ``fg_fraction`` of the patches on labelled fat, half of those on a fat pixel (so large
+  vacuoles are seen whole) and half on a vacuole drawn uniformly among the vacuoles (so the
+  many small ones count as much as the few big ones);
+- ``white_fraction`` on white regions that are *not* labelled fat (vessels, tears, sinusoids,
+  clear cytoplasm): the look-alikes that cost precision on real slides;
+- the rest anywhere.
+
+Each patch is resampled at the model's working scale times a random zoom, and (``augment``)
+stain-jittered in haematoxylin-eosin optical density space, blurred, JPEG-compressed or
+noised, because stain, focus and compression differ between labs far more than tissue does.
+Patches are made on the fly, batch by batch.
 """
 
 from __future__ import annotations
@@ -48,31 +58,98 @@ def jitter_colour(patch: np.ndarray, rng: np.random.Generator, hue=8, sat=(0.7, 
     return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
 
 
+# Ruifrok & Johnston's stain vectors (rows: haematoxylin, eosin, residual), optical density per RGB channel
+_HED = np.array([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]], np.float32)
+_HED /= np.linalg.norm(_HED, axis=1, keepdims=True)
+_HED_INV = np.linalg.inv(_HED).astype(np.float32)
+
+
+def jitter_stain(patch: np.ndarray, rng: np.random.Generator, sigma: float = 0.05, bias: float = 0.02) -> np.ndarray:
+    """Scale and shift each stain's optical density (haematoxylin, eosin, residual) independently:
+    one slide is bluer, another pinker or paler, as between labs (Tellez et al. 2018)."""
+    od = -np.log((patch.astype(np.float32) + 1.0) / 256.0)
+    conc = od.reshape(-1, 3) @ _HED_INV
+    conc = conc * rng.uniform(1 - 3 * sigma, 1 + 3 * sigma, 3).astype(np.float32) \
+        + rng.uniform(-bias, bias, 3).astype(np.float32)
+    od = np.maximum(conc @ _HED, 0).reshape(patch.shape)
+    return np.clip(256.0 * np.exp(-od) - 1.0, 0, 255).astype(np.uint8)
+
+
+def degrade(patch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Scanner and file artefacts: out-of-focus blur, JPEG compression, sensor noise (each sometimes)."""
+    if rng.random() < 0.3:
+        patch = cv2.GaussianBlur(patch, (0, 0), rng.uniform(0.5, 1.8))
+    if rng.random() < 0.3:
+        ok, buf = cv2.imencode(".jpg", patch, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 90))])
+        patch = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if rng.random() < 0.2:
+        patch = np.clip(patch + rng.normal(0, rng.uniform(2, 8), patch.shape), 0, 255).astype(np.uint8)
+    return patch
+
+
+def white_not_fat(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Pixels of white regions that are not labelled fat (and not at a labelled vacuole's rim)."""
+    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
+    white = cv2.inRange(hsv, (0, 0, 190), (180, 45, 255)) > 0
+    near_fat = cv2.dilate(mask.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    return white & ~near_fat
+
+
 class PatchSampler:
-    """Draws augmented patches from prepared images and their masks."""
+    """Draws augmented patches from prepared images and their masks.
+
+    ``scale`` is the model's working scale (0.5: the network sees images at half size);
+    ``zoom_range`` is the random magnification around it."""
 
     def __init__(self, images, masks, fg_fraction: float = 0.5, colour_jitter: bool = True,
-                 scale_range: tuple[float, float] = (0.8, 1.25)):
+                 scale_range: tuple[float, float] = (0.8, 1.25), white_fraction: float = 0.0,
+                 scale: float = 1.0, augment: bool = False):
         if not images:
             raise ValueError("no training images")
         self.images = [np.ascontiguousarray(i) for i in images]
         self.masks = [np.ascontiguousarray(m.astype(np.uint8)) for m in masks]
         self.fg = [np.argwhere(m > 0) for m in self.masks]
+        self.vacuoles = []  # per image: one pixel list per connected vacuole
+        for m, fg in zip(self.masks, self.fg):
+            n, lab = cv2.connectedComponents(m, connectivity=8)
+            order = np.argsort(lab[fg[:, 0], fg[:, 1]], kind="stable") if len(fg) else np.zeros(0, int)
+            ids = lab[fg[order, 0], fg[order, 1]] if len(fg) else np.zeros(0, int)
+            self.vacuoles.append(np.split(fg[order], np.flatnonzero(np.diff(ids)) + 1) if len(fg) else [])
+        self.white = [np.argwhere(white_not_fat(i, m)) if white_fraction > 0 else np.zeros((0, 2), int)
+                      for i, m in zip(self.images, self.masks)]
         self.fg_fraction = fg_fraction
+        self.white_fraction = white_fraction
         self.colour_jitter = colour_jitter
+        self.augment = augment
         self.log_scale = np.log(scale_range)
+        self.scale = float(scale)
+
+    def _centre(self, rng, k):
+        img, fg, white = self.images[k], self.fg[k], self.white[k]
+        u = rng.random()
+        if len(fg) and u < self.fg_fraction:
+            if rng.random() < 0.5:
+                vac = self.vacuoles[k][rng.integers(len(self.vacuoles[k]))]
+                pixel = vac[rng.integers(len(vac))]
+            else:
+                pixel = fg[rng.integers(len(fg))]
+            return pixel + rng.normal(0, 20 / self.scale, 2)
+        if len(white) and u < self.fg_fraction + self.white_fraction:
+            return white[rng.integers(len(white))] + rng.normal(0, 5 / self.scale, 2)
+        return rng.uniform(0, img.shape[0]), rng.uniform(0, img.shape[1])
 
     def sample(self, rng: np.random.Generator, index: int | None = None):
         k = int(rng.integers(len(self.images))) if index is None else index
-        img, msk, fg = self.images[k], self.masks[k], self.fg[k]
-        if len(fg) and rng.random() < self.fg_fraction:
-            centre = fg[rng.integers(len(fg))] + rng.normal(0, 20, 2)
-        else:
-            centre = (rng.uniform(0, img.shape[0]), rng.uniform(0, img.shape[1]))
-        scale = float(np.exp(rng.uniform(*self.log_scale)))
-        patch, out = rotated_patch(img, msk, centre, rng.uniform(0, 360), bool(rng.random() < 0.5), scale=scale)
+        centre = self._centre(rng, k)
+        zoom = float(np.exp(rng.uniform(*self.log_scale))) / self.scale
+        patch, out = rotated_patch(self.images[k], self.masks[k], centre, rng.uniform(0, 360),
+                                   bool(rng.random() < 0.5), scale=zoom)
+        if self.augment and rng.random() < 0.8:
+            patch = jitter_stain(patch, rng)
         if self.colour_jitter:
             patch = jitter_colour(patch, rng)
+        if self.augment:
+            patch = degrade(patch, rng)
         return patch, out
 
     def batch(self, rng: np.random.Generator, size: int):

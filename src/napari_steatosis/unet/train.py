@@ -1,18 +1,32 @@
 """Training the U-Net on a dataset folder, with progress as JSON lines and safe cancellation.
 
-- Patches: up to ``patches_per_image`` rotated/flipped/colour-jittered 268 px patches per
-  training image per epoch, made on the fly (keras.utils.PyDataset), half centred on fat.
-- Loss: binary cross-entropy + soft Dice (overlap-aware, so 2 % fat cannot be ignored).
-- Nadam; the learning rate is chosen from a small grid by a short run on the validation split.
-- Each epoch the validation images are predicted through the same tiled path users run, in
-  inference mode; the decision threshold with the best pooled Jaccard is kept; the best
-  model so far is saved atomically, so a cancel (Ctrl-C, SIGTERM) keeps it and never leaves
-  a broken file in place of the previous model.
+A run is sized by time, not by passes over the data: with hundreds of images one pass is
+tens of thousands of patches, so an "epoch" here is ``validate_minutes`` of training (or
+``patches_per_image`` x images patches when that is given). Every epoch:
+
+- the validation images are predicted through the same tiled path users run, in inference
+  mode, at the model's working scale; the threshold with the best pooled Jaccard is kept;
+- the best model so far is saved atomically, so a cancel (Ctrl-C, SIGTERM) keeps it and never
+  leaves a broken file in place of the previous model;
+- training stops early after ``patience`` epochs without a better validation Jaccard.
+
+Learning rate: a linear warm-up, then a cosine decay to 1/20 of the peak over the time budget
+(or the epochs when there is no budget) -- robust without a search. A grid (``lr_grid`` with
+several values) is still available. Fine-tuning (``init``) starts from a lower peak.
+
+Loss: binary cross-entropy (probabilities stay calibrated, so the threshold chosen on the
+validation split lands near 0.5), optionally plus soft Dice. Patches: see patches.py (fat of
+every size, white look-alikes, stain/blur/JPEG augmentation, the working scale).
+
+Working scale: ``working_scale="auto"`` picks the resize factor from the labelled vacuoles, so
+that the largest ones (the area-weighted 90th percentile of diameters) fit the network's view
+(``TARGET_LARGE_DIAMETER`` px); it is written to the card and prediction resamples to it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import signal
 import time
 from dataclasses import dataclass, field
@@ -22,28 +36,39 @@ from typing import Callable
 
 import numpy as np
 
-from ..data.dataset import Dataset
+from ..data.dataset import Dataset, pixel_size_of
 from ..errors import SteatosisError
 from . import PATCH
 from .card import load_model, save_model
 from .patches import PatchSampler, prepare_image
 from .predict import predict_probability
 
-FINE_TUNE_LR_GRID = (1e-3, 1e-4)  # starting from a trained model: small steps only
+TARGET_LARGE_DIAMETER = 40.0  # px: large vacuoles at most this wide at the working scale
+PEAK_LR = 2e-3  # Nadam, from scratch
+PEAK_LR_FINE_TUNE = 5e-4  # from a trained model: lower, or the first steps undo what it knew
+FINE_TUNE_LR_GRID = (PEAK_LR_FINE_TUNE,)  # what the napari dock passes with --init: one peak, no search
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 30
-    patches_per_image: int = 250
+    epochs: int = 100
+    patches_per_image: int | None = None  # None: epochs of validate_minutes
+    validate_minutes: float = 2.5
     batch_size: int = 8
-    lr_grid: tuple[float, ...] = (1e-2, 1e-3, 1e-4)
+    lr: float | None = None  # peak learning rate; None: PEAK_LR, or PEAK_LR_FINE_TUNE with init
+    lr_grid: tuple[float, ...] = ()
     grid_steps: int = 40
+    warmup_steps: int = 60
     max_minutes: float | None = None
-    patience: int = 6
+    patience: int = 5
     seed: int = 0
     init: str | None = None
     fg_fraction: float = 0.5
+    white_fraction: float = 0.2
+    augment: bool = True
+    loss: str = "bce"
+    working_scale: float | str = "auto"
+    postprocess: bool = True  # choose scale fusion and completion to white regions on the val split
     val_tile: int = 1036
     note: str = ""
 
@@ -55,6 +80,41 @@ class Split:
     stems: list = field(default_factory=list)
     patients: set = field(default_factory=set)
     stains: set = field(default_factory=set)
+    pixel_sizes: list = field(default_factory=list)
+
+
+def vacuole_diameters(masks) -> tuple[np.ndarray, np.ndarray]:
+    """Equivalent diameters (px) of the labelled vacuoles and their areas (px)."""
+    import cv2  # noqa: PLC0415
+
+    diam, area = [], []
+    for m in masks:
+        n, _, stats, _ = cv2.connectedComponentsWithStats(np.asarray(m, np.uint8), connectivity=8)
+        a = stats[1:, cv2.CC_STAT_AREA].astype(float)
+        area.append(a)
+        diam.append(np.sqrt(4 * a / np.pi))
+    return (np.concatenate(diam), np.concatenate(area)) if diam else (np.zeros(0), np.zeros(0))
+
+
+def choose_working_scale(masks, target: float = TARGET_LARGE_DIAMETER) -> float:
+    """Resize factor that brings the large vacuoles (area-weighted 90th percentile diameter) to
+    ``target`` px; never enlarges, never below 0.25; rounded to 0.05. 1 when nothing is labelled."""
+    diam, area = vacuole_diameters(masks)
+    if not len(diam) or area.sum() == 0:
+        return 1.0
+    order = np.argsort(diam)
+    cum = np.cumsum(area[order]) / area.sum()
+    d90 = float(diam[order][np.searchsorted(cum, 0.9)])
+    return float(np.clip(round(target / max(d90, 1e-6) * 20) / 20, 0.25, 1.0))
+
+
+def lr_at(fraction: float, peak: float, warmup_fraction: float) -> float:
+    """Linear warm-up to ``peak``, then cosine decay to peak / 20; ``fraction`` of the run done (0..1)."""
+    f = min(max(fraction, 0.0), 1.0)
+    if f < warmup_fraction:
+        return peak * (0.05 + 0.95 * f / warmup_fraction)
+    t = (f - warmup_fraction) / max(1 - warmup_fraction, 1e-9)
+    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 def load_splits(dataset: Dataset, seed: int = 0) -> tuple[Split, Split]:
@@ -74,6 +134,7 @@ def load_splits(dataset: Dataset, seed: int = 0) -> tuple[Split, Split]:
         part.stems.append(rec.stem)
         part.patients.add(rec.patient)
         part.stains.add(rec.extra.get("stain", "unknown"))
+        part.pixel_sizes.append(pixel_size_of(rec))
     if not train.images:
         raise SteatosisError(f"{dataset.root}: no training image has a steatosis mask")
     if not val.images:
@@ -82,15 +143,22 @@ def load_splits(dataset: Dataset, seed: int = 0) -> tuple[Split, Split]:
     return train, val
 
 
+def bce(y_true, y_pred):
+    from keras import ops  # noqa: PLC0415
+
+    p = ops.clip(y_pred, 1e-6, 1 - 1e-6)
+    return -ops.mean(y_true * ops.log(p) + (1 - y_true) * ops.log(1 - p))
+
+
 def soft_dice_bce(y_true, y_pred):
     from keras import ops  # noqa: PLC0415
 
-    eps = 1e-6
-    p = ops.clip(y_pred, eps, 1 - eps)
-    bce = -ops.mean(y_true * ops.log(p) + (1 - y_true) * ops.log(1 - p))
     inter = ops.sum(y_true * y_pred)
     dice = 1 - (2 * inter + 1.0) / (ops.sum(y_true) + ops.sum(y_pred) + 1.0)
-    return bce + dice
+    return bce(y_true, y_pred) + dice
+
+
+LOSSES = {"bce": (bce, "binary cross-entropy"), "bce+dice": (soft_dice_bce, "binary cross-entropy + soft Dice")}
 
 
 def best_threshold(probs: list[np.ndarray], masks: list[np.ndarray]) -> tuple[float, float]:
@@ -106,6 +174,39 @@ def best_threshold(probs: list[np.ndarray], masks: list[np.ndarray]) -> tuple[fl
     jac = tp / np.maximum(pos.sum() + fp, 1)
     i = int(np.argmax(jac[1:-1])) + 1
     return float(edges[i]), float(jac[i])
+
+
+def pooled_jaccard_of(preds, masks) -> float:
+    tp = fp = fn = 0
+    for p, m in zip(preds, masks):
+        tp += int(np.count_nonzero(p & m))
+        fp += int(np.count_nonzero(p & ~m))
+        fn += int(np.count_nonzero(~p & m))
+    return tp / max(tp + fp + fn, 1)
+
+
+def choose_postprocessing(model, images, masks, scale: float, tile: int = 1036, probs=None) -> dict:
+    """On the validation images: fuse a half-scale pass or not, complete detections to the white
+    regions they cover or not (and how much cover), each with its own best threshold; the best
+    pooled Jaccard wins. Returns the card fields (threshold, fuse_scales, complete_min_cover, val_jaccard)."""
+    from .complete import complete_to_white  # noqa: PLC0415
+
+    base = probs or [predict_probability(model, im, tile, prepared=True, scale=scale) for im in images]
+    options = [([1.0], base)]
+    if scale * 0.5 >= 0.05:
+        half = [predict_probability(model, im, tile, prepared=True, scale=scale * 0.5) for im in images]
+        options.append(([1.0, 0.5], [np.maximum(a, b) for a, b in zip(base, half)]))
+    best = None
+    for fuse, probs_ in options:
+        thr, jac = best_threshold(probs_, masks)
+        for cover in (None, 0.5, 0.3):
+            if cover is None:
+                j = jac
+            else:
+                j = pooled_jaccard_of([complete_to_white(p >= thr, im, cover) for p, im in zip(probs_, images)], masks)
+            if best is None or j > best["val_jaccard"] + 1e-4:
+                best = dict(threshold=thr, fuse_scales=fuse, complete_min_cover=cover, val_jaccard=j)
+    return best
 
 
 def _val_loss(probs, masks) -> float:
@@ -154,36 +255,72 @@ def train_unet(
     out = Path(out)
     if out.suffix != ".keras":
         raise SteatosisError(f"--out {out}: the model file must end in .keras")
+    if cfg.loss not in LOSSES:
+        raise SteatosisError(f"--loss must be one of {', '.join(LOSSES)}, got {cfg.loss!r}")
     emit = emit or (lambda d: print(json.dumps(d), flush=True))
     started = time.time()
-    deadline = started + 60 * cfg.max_minutes if cfg.max_minutes else None
+    by_patches = cfg.patches_per_image is not None
+    minutes = cfg.max_minutes or (None if by_patches else cfg.epochs * cfg.validate_minutes)
+    budget_s = 60 * minutes if minutes else None
+    deadline = started + budget_s if budget_s else None
+    if cfg.init == "default":  # the shipped model
+        from . import default_model  # noqa: PLC0415
+
+        cfg.init = str(default_model.path())
+    init_model, init_card = (load_model(cfg.init) if cfg.init else (None, {}))
     train, val = load_splits(dataset, cfg.seed)
-    sampler = PatchSampler(train.images, train.masks, cfg.fg_fraction)
-    steps = max(1, cfg.patches_per_image * len(train.images) // cfg.batch_size)
+    if cfg.working_scale == "auto":
+        scale = float(init_card.get("working_scale", 1.0)) if cfg.init else choose_working_scale(train.masks)
+    else:
+        scale = float(cfg.working_scale)
+        if not 0.05 <= scale <= 4:
+            raise SteatosisError(f"--working-scale must be within 0.05..4 or auto, got {cfg.working_scale}")
+    sampler = PatchSampler(train.images, train.masks, cfg.fg_fraction, white_fraction=cfg.white_fraction,
+                           scale=scale, augment=cfg.augment)
+    peak = cfg.lr or (PEAK_LR_FINE_TUNE if cfg.init else PEAK_LR)
+    loss_fn, loss_name = LOSSES[cfg.loss]
     Batches = _make_dataset_class()
     keras.utils.set_random_seed(cfg.seed)
-    init_card = {}
 
     def fresh_model(lr):
-        nonlocal init_card
         if cfg.init:
-            m, init_card = load_model(cfg.init)
+            m, _ = load_model(cfg.init)
         else:
             m = build_unet()
-        m.compile(optimizer=keras.optimizers.Nadam(learning_rate=lr), loss=soft_dice_bce)
+        m.compile(optimizer=keras.optimizers.Nadam(learning_rate=lr), loss=loss_fn)
         return m
 
     def validate(m):
-        probs = [predict_probability(m, im, cfg.val_tile, prepared=True) for im in val.images]
+        probs = [predict_probability(m, im, cfg.val_tile, prepared=True, scale=scale) for im in val.images]
         thr, jac = best_threshold(probs, val.masks)
         return thr, jac, _val_loss(probs, val.masks)
 
     def out_of_time():
         return deadline is not None and time.time() > deadline
 
-    class Budget(keras.callbacks.Callback):
+    progress = dict(step=0, total_steps=None, epoch_started=time.time(), epoch_limit=None)
+
+    def fraction_done():
+        by_time = (time.time() - started) / budget_s if budget_s else 0.0
+        by_steps = progress["step"] / progress["total_steps"] if progress["total_steps"] else 0.0
+        return max(by_time, by_steps)
+
+    class Schedule(keras.callbacks.Callback):
+        """Warm-up + cosine learning rate by the share of the run done; ends an epoch after its
+        minutes and the run at its deadline."""
+
+        def on_train_batch_begin(self, batch, logs=None):
+            f = fraction_done()
+            if progress["total_steps"]:
+                warm = min(0.3, cfg.warmup_steps / progress["total_steps"])
+            else:
+                warm = min(0.3, cfg.warmup_steps * progress.get("step_s", 1.0) / budget_s)
+            progress["lr"] = lr_at(f, peak, warm)
+            self.model.optimizer.learning_rate.assign(progress["lr"])
+
         def on_train_batch_end(self, batch, logs=None):
-            if out_of_time():
+            progress["step"] += 1
+            if out_of_time() or (progress["epoch_limit"] and time.time() > progress["epoch_limit"]):
                 self.model.stop_training = True
 
     previous_handler = signal.getsignal(signal.SIGTERM)
@@ -196,57 +333,67 @@ def train_unet(
     except ValueError:  # not the main thread: Ctrl-C handling is the caller's
         previous_handler = None
 
+    steps = max(1, cfg.patches_per_image * len(train.images) // cfg.batch_size) if by_patches else 10**6
+    progress["total_steps"] = steps * cfg.epochs if by_patches else None
     best = dict(jaccard=-1.0, threshold=0.5, epoch=0)
-    chosen_lr = lr = cfg.lr_grid[0]
     history = []
     cancelled = False
+    chosen_lr = peak
     try:
         emit(dict(event="start", train_images=len(train.images), val_images=len(val.images),
-                  train_patients=len(train.patients), val_patients=len(val.patients), steps_per_epoch=steps,
-                  batch_size=cfg.batch_size, backend=keras.backend.backend()))
-        # --- learning rate from a small grid, short runs scored on the validation split ---
-        lrs = list(cfg.lr_grid)
-        lr = chosen_lr = lrs[0]
-        if len(lrs) > 1:
+                  train_patients=len(train.patients), val_patients=len(val.patients),
+                  steps_per_epoch=steps if by_patches else f"{cfg.validate_minutes:g} min",
+                  batch_size=cfg.batch_size, working_scale=scale, backend=keras.backend.backend()))
+        if len(cfg.lr_grid) > 1:  # the old way, on request: short runs scored on the validation split
             scores = []
-            for cand in lrs:
+            for cand in cfg.lr_grid:
                 keras.utils.set_random_seed(cfg.seed)
                 m = fresh_model(cand)
-                m.fit(Batches(sampler, cfg.batch_size, cfg.grid_steps, cfg.seed + 1), epochs=1, verbose=0,
-                      callbacks=[Budget()])
+                m.fit(Batches(sampler, cfg.batch_size, cfg.grid_steps, cfg.seed + 1), epochs=1, verbose=0)
                 thr, jac, vloss = validate(m)
                 scores.append(jac)
                 emit(dict(event="lr_grid", lr=cand, val_jaccard=round(jac, 4), val_loss=round(vloss, 4),
                           seconds=round(time.time() - started, 1)))
-            lr = lrs[int(np.argmax(scores))]
-        chosen_lr = lr
+            peak = chosen_lr = cfg.lr_grid[int(np.argmax(scores))]
+        elif len(cfg.lr_grid) == 1:
+            peak = chosen_lr = cfg.lr_grid[0]
         keras.utils.set_random_seed(cfg.seed)
-        model = fresh_model(lr)
+        model = init_model if init_model is not None and len(cfg.lr_grid) <= 1 else None
+        if model is None:
+            model = fresh_model(peak)
+        else:
+            model.compile(optimizer=keras.optimizers.Nadam(learning_rate=peak), loss=loss_fn)
         data = Batches(sampler, cfg.batch_size, steps, cfg.seed)
         stale = 0
         for epoch in range(1, cfg.epochs + 1):
             if out_of_time():
                 break
             t0 = time.time()
-            h = model.fit(data, epochs=1, verbose=0, callbacks=[Budget()])
+            step0 = progress["step"]
+            progress["epoch_limit"] = None if by_patches else t0 + 60 * cfg.validate_minutes
+            h = model.fit(data, epochs=1, verbose=0, callbacks=[Schedule()])
             data.on_epoch_end()
+            n_steps = progress["step"] - step0
+            progress["step_s"] = (time.time() - t0) / max(n_steps, 1)
             thr, jac, vloss = validate(model)
-            rec = dict(event="epoch", epoch=epoch, loss=round(float(h.history["loss"][-1]), 4),
+            rec = dict(event="epoch", epoch=epoch, steps=n_steps, loss=round(float(h.history["loss"][-1]), 4),
                        val_loss=round(vloss, 4), val_jaccard=round(jac, 4), threshold=round(thr, 3),
-                       seconds=round(time.time() - t0, 1), lr=lr)
+                       seconds=round(time.time() - t0, 1), minutes=round((time.time() - started) / 60, 2),
+                       lr=float(f"{progress.get('lr', peak):.3g}"),
+                       patches_per_s=round(n_steps * cfg.batch_size / max(time.time() - t0, 1e-9), 2))
             history.append(rec)
             if jac > best["jaccard"]:
                 best = dict(jaccard=jac, threshold=thr, epoch=epoch)
                 stale = 0
-                card = _card(dataset, train, val, cfg, (chosen_lr, lr), best, history, init_card)
+                card = _card(dataset, train, val, cfg, (chosen_lr, rec["lr"]), best, history, init_card, scale,
+                             loss_name)
                 save_model(model, out, card)
-                rec["saved"] = str(out)
+                rec["saved"] = out.name
             else:
                 stale += 1
-                lr = lr * 0.5  # plateau: halve the learning rate, the best model stays on disk
-                model.optimizer.learning_rate.assign(lr)
             emit(rec)
             if stale >= cfg.patience:
+                emit(dict(event="early_stop", epochs_without_gain=stale))
                 break
     except KeyboardInterrupt:
         cancelled = True
@@ -259,15 +406,48 @@ def train_unet(
         if cancelled:
             return None
         raise SteatosisError("training ended before one epoch was validated; raise --max-minutes")
-    emit(dict(event="done", model=str(out), best_epoch=best["epoch"], val_jaccard=round(best["jaccard"], 4),
-              threshold=round(best["threshold"], 3), minutes=round((time.time() - started) / 60, 2),
-              cancelled=cancelled))
-    return _card(dataset, train, val, cfg, (chosen_lr, lr), best, history, init_card)
+    card = _card(dataset, train, val, cfg, (chosen_lr, history[best["epoch"] - 1]["lr"]), best, history, init_card,
+                 scale, loss_name)
+    if cfg.postprocess and not cancelled:
+        chosen = choose_postprocessing(load_model(out)[0], val.images, val.masks, scale, cfg.val_tile)
+        card.update(chosen, val_jaccard_network=best["jaccard"], threshold_network=best["threshold"])
+        emit(dict(event="postprocess", **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in chosen.items()}))
+    _rewrite_card(out, card)  # the whole curve, not only the part up to the best epoch
+    emit(dict(event="done", model=str(out), best_epoch=best["epoch"], val_jaccard=round(card["val_jaccard"], 4),
+              threshold=round(card["threshold"], 3), working_scale=scale,
+              minutes=round((time.time() - started) / 60, 2), cancelled=cancelled))
+    return card
 
 
-def _card(dataset, train, val, cfg, lrs, best, history, init_card) -> dict:
+def _rewrite_card(out: Path, card: dict) -> None:
+    from ..data.atomic import atomic_write  # noqa: PLC0415
+    from .card import CARD_FORMAT, card_path  # noqa: PLC0415
+
+    with atomic_write(card_path(out)) as tmp:
+        tmp.write_text(json.dumps({"format": CARD_FORMAT, **card}, indent=2, default=float))
+
+
+def _without_paths(card: dict) -> dict:
+    """A card to copy into another: no training history, and dataset paths cut to their last part."""
+    card = json.loads(json.dumps(card, default=float))
+    data = card.get("training_data")
+    if isinstance(data, dict) and isinstance(data.get("dataset"), str):
+        data["dataset"] = Path(data["dataset"]).name
+    if isinstance(card.get("fine_tuned_from"), str):
+        card["fine_tuned_from"] = Path(card["fine_tuned_from"]).name
+    if isinstance(card.get("fine_tuned_from_card"), dict):
+        card["fine_tuned_from_card"] = _without_paths(card["fine_tuned_from_card"])
+    for rec in card.get("history") or []:
+        if isinstance(rec, dict) and isinstance(rec.get("saved"), str):
+            rec["saved"] = Path(rec["saved"]).name
+    return card
+
+
+def _card(dataset, train, val, cfg, lrs, best, history, init_card, scale, loss_name) -> dict:
     import keras  # noqa: PLC0415
 
+    px = [p for p in train.pixel_sizes + val.pixel_sizes if p]
+    diam, area = vacuole_diameters(train.masks)
     return dict(
         note=cfg.note,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -275,20 +455,30 @@ def _card(dataset, train, val, cfg, lrs, best, history, init_card) -> dict:
         val_jaccard=best["jaccard"],
         best_epoch=best["epoch"],
         epochs_run=len(history),
+        working_scale=scale,
         learning_rate=lrs[0],
         learning_rate_at_best=lrs[1],
+        schedule=(f"Nadam, warm-up then cosine to 1/20 of the peak over "
+                  f"{f'{cfg.max_minutes:g} minutes' if cfg.max_minutes else f'{cfg.epochs} epochs'}"),
         lr_grid=list(cfg.lr_grid),
-        loss="binary cross-entropy + soft Dice",
+        loss=loss_name,
         training_data=dict(
-            dataset=str(Path(dataset.root).resolve()), train_images=len(train.images),
-            val_images=len(val.images), train_patients=sorted(train.patients), val_patients=sorted(val.patients),
+            dataset=Path(dataset.root).name,  # a name, never a path of the training machine
+            train_images=len(train.images), val_images=len(val.images),
+            train_patients=sorted(train.patients), val_patients=sorted(val.patients),
             stains=sorted(train.stains | val.stains),
-            patches_per_image_per_epoch=cfg.patches_per_image, patch=PATCH,
+            pixel_size_um=(float(np.median(px)) if px else None),
+            vacuole_diameter_px=(dict(median=round(float(np.median(diam)), 1),
+                                      area_weighted_median=round(float(np.average(diam, weights=area)), 1))
+                                 if len(diam) else None),
+            patch=PATCH,
+            sampling=dict(fat=cfg.fg_fraction, white_not_fat=cfg.white_fraction, augment=cfg.augment),
         ),
-        fine_tuned_from=cfg.init,
-        fine_tuned_from_card=init_card or None,
+        fine_tuned_from=Path(cfg.init).name if cfg.init else None,
+        fine_tuned_from_card=_without_paths({k: v for k, v in init_card.items() if k != "history"}) or None,
         input=dict(
             image="RGB uint8, any size; grey 0.1/99.9 percentile stretch before the network (prepare_image)",
+            working_scale=f"images are resized by {scale:g} before the network and the output back",
             inside_model="x / 255, then batch normalisation",
             valid_tile_sizes="16k + 12 (268, 524, 1036, ...); output = input - 120",
         ),

@@ -1,0 +1,63 @@
+"""Training sized by time: validations every few minutes, warm-up + cosine, the working scale and
+post-processing chosen on the validation split, a card without machine paths; `--init default`.
+TensorFlow in-process: marker ``tensorflow``."""
+
+import importlib.util
+import json
+import os
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+pytestmark = [pytest.mark.tensorflow,
+              pytest.mark.skipif(importlib.util.find_spec("keras") is None, reason="keras not installed")]
+
+from napari_steatosis.data.synthetic import write_sample_dataset  # noqa: E402
+
+
+def test_time_based_run_from_the_shipped_model(tmp_path, capsys):
+    from napari_steatosis.cli import main
+    from napari_steatosis.unet.card import load_card
+
+    ds = write_sample_dataset(tmp_path / "tiny", patients=3, per_patient=1, size=(200, 240), seed=4, splits=(2, 1, 0))
+    out = tmp_path / "m.keras"
+    assert main(["train-unet", str(ds.root), "--out", str(out), "--init", "default", "--max-minutes", "5", "--epochs", "2",
+                 "--validate-minutes", "0.02", "--batch-size", "2", "--working-scale", "0.75"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    epochs = [x for x in lines if x["event"] == "epoch"]
+    assert lines[0]["event"] == "start" and lines[0]["working_scale"] == 0.75
+    assert len(epochs) == 2 and all(e["steps"] >= 1 for e in epochs)  # a curve, not one point
+    assert any(x["event"] == "postprocess" for x in lines) and lines[-1]["event"] == "done"
+    card = load_card(out)
+    text = json.dumps(card)
+    assert str(tmp_path) not in text and "/work/" not in text  # no path of the training machine
+    assert card["working_scale"] == 0.75 and card["fine_tuned_from"] == "steatosis_unet_default.keras"
+    assert card["training_data"]["dataset"] == "tiny" and len(card["history"]) == len(epochs)
+    assert card["fuse_scales"] in ([1.0], [1.0, 0.5]) and "complete_min_cover" in card
+    assert 0 < card["threshold"] < 1 and card["schedule"].startswith("Nadam, warm-up then cosine")
+    with pytest.raises(SystemExit):  # argparse: a clear message, exit 2
+        main(["train-unet", str(ds.root), "--out", str(out), "--working-scale", "9"])
+    assert "--working-scale 9: must be within 0.05..4" in capsys.readouterr().err
+
+
+def test_protocol_script_trains_thresholds_on_val_and_scores_only_test(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    ds = write_sample_dataset(tmp_path / "study", patients=4, per_patient=1, size=(200, 240), seed=5,
+                              splits=(2, 1, 1))
+    env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    out = tmp_path / "run"
+    proc = subprocess.run(["bash", str(root / "scripts" / "protocol.sh"), str(ds.root), "3", str(out),
+                           "--epochs", "1", "--validate-minutes", "0.02", "--batch-size", "2"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((out / "evaluation.json").read_text())
+    test_stems = {r.stem for r in ds.records_in("test")}
+    assert result["n_images"] == len(test_stems) == 1 and result["n_patients"] == 1
+    assert {p.name.split(".")[0] for p in (out / "pred").glob("*.steatosis.png")} == test_stems
+    assert "recall by true vacuole diameter" in (out / "evaluation.txt").read_text()
+    assert (out / "evaluation" / "recall_by_diameter.png").exists() and (out / "model.card.json").exists()
