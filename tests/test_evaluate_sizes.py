@@ -67,5 +67,6 @@ def test_diameter_bins_in_micrometres_with_a_pixel_size(disks, capsys):
     ds.save()
     assert main(["evaluate", str(ds.root), "--pred", str(tmp / "pred"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["recall_by_diameter"] == rbd
-    assert main(["evaluate", str(ds.root), "--pred", str(tmp / "pred"), "--pixel-size", "-1"]) == 2
-    assert "--pixel-size must be positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["evaluate", str(ds.root), "--pred", str(tmp / "pred"), "--pixel-size", "-1"])
+    assert exit_.value.code == 2 and "--pixel-size: must be a number above 0" in capsys.readouterr().err
