@@ -210,3 +210,21 @@ def test_a_multiscale_slide_can_be_the_current_image(study, messages):
     run = dock.panels["U-Net"].run_panel
     run.run_btn.click()
     assert "whole slide" in messages[-1] and run.job is None
+
+
+def test_the_demo_opens_the_sample_in_the_steatosis_dock(qtbot):
+    from napari_steatosis.demo import open_viewer
+
+    viewer, dock = open_viewer(show=False, run_unet=False)
+    try:
+        qtbot.wait(100)  # the sample's own label layers give way to the workspace's
+        assert len([l for l in viewer.layers if l.name.startswith("steatosis mask")]) == 1
+        ws = dock.ws
+        assert ws.record is not None and ws.read_only and ws.record.extra["stain"] == "trichrome"
+        assert viewer.layers.selection.active.name == ws.record.stem
+        assert dock.panels["Annotate"].table.rowCount() == len(ws.dataset)
+        assert "P01" in dock.current.text()
+        ws.set_points(positive=[[1, 1]])
+        assert not dock.panels["Annotate"].save()  # the bundled sample is never written
+    finally:
+        viewer.close()

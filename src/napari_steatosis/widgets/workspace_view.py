@@ -212,13 +212,18 @@ class WorkspaceView:
 
     def _brought_by_sample(self, layer) -> bool:
         """A label layer File > Open Sample adds with its image: the workspace shows its own copy."""
+        import re  # noqa: PLC0415
+
         record = layer.metadata.get("steatosis_record")
+        base = re.sub(r" \[\d+\]$", "", layer.name)  # napari renames a duplicate "name [1]"
         return (record is not None and self.ws.path is not None and Path(record) == self.ws.path
-                and layer.name in (STEATOSIS_MASK, FIBROSIS_MASK, STEATOSIS_POINTS, NOT_STEATOSIS_POINTS))
+                and base in (STEATOSIS_MASK, FIBROSIS_MASK, STEATOSIS_POINTS, NOT_STEATOSIS_POINTS))
 
     def _drop(self, layer) -> None:
         if layer in self.viewer.layers:
             self.viewer.layers.remove(layer)
+            if self.image_layer() is not None:
+                self.viewer.layers.selection.active = self.image_layer()
 
     def adopt_existing(self) -> None:
         """When the first dock opens on images opened before it: the selected (or last) RGB image."""
