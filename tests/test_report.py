@@ -72,3 +72,29 @@ def test_quantify_with_the_classical_method(small_dataset, tmp_path, capsys):
         if p["patient"] in held:
             assert float(p["steatosis_pct"]) == pytest.approx(100 * fat[p["patient"]] / tissue[p["patient"]], abs=6)
             assert float(p["fibrosis_pct"]) == pytest.approx(100 * fib[p["patient"]] / tissue[p["patient"]], abs=1.5)
+
+
+def test_evaluate_text_summary_is_the_json_summary(small_dataset, tmp_path, capsys):
+    """The README's worked example prints the text summary: every number in it is the --json one."""
+    import re
+
+    pred = tmp_path / "half"
+    pred.mkdir()
+    for r in small_dataset:
+        m = small_dataset.read_mask(r, "steatosis").copy()
+        m[:, m.shape[1] // 2:] = False  # right half missed: a prediction with known errors
+        write_mask(pred / f"{r.stem}.steatosis.png", m)
+    assert main(["evaluate", str(small_dataset.root), "--pred", str(pred), "--split", "all"]) == 0
+    text = capsys.readouterr().out
+    assert main(["evaluate", str(small_dataset.root), "--pred", str(pred), "--split", "all", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert 0.3 < res["jaccard"] < 0.7 and res["dice"] == pytest.approx(2 * res["jaccard"] / (1 + res["jaccard"]))
+    lines = {k.strip(): v for k, v in re.findall(r"^([A-Za-z²% -]+?)\s{2,}(\S+)", text, re.M)}
+    assert float(lines["pooled Jaccard"]) == round(res["jaccard"], 4)
+    assert float(lines["pooled Dice"]) == round(res["dice"], 4)
+    assert float(lines["steatosis % error"]) == round(res["pct_abs_error"], 3)
+    assert float(lines["vacuole count error"]) == round(res["count_abs_error"], 2)
+    assert float(lines["R² vs physician"]) == round(res["r2"], 3)
+    assert f"per-image Dice       {res['dice_per_image_mean']:.4f} ± {res['dice_per_image_sd']:.4f}" in text
+    assert f"images with masks: {res['n_images']} of {res['n_patients']} patients" in text
+    assert res["n_images"] == 12 and res["n_patients"] == 6
