@@ -60,10 +60,16 @@ def test_tuning_refuses_unusable_labels():
     rgb = np.full((50, 50, 3), (150, 60, 140), np.uint8)
     with pytest.raises(SteatosisError, match="no tissue pixel"):
         tune_thresholds([rgb], [np.zeros((50, 50), bool)])
-    with pytest.raises(SteatosisError, match="at least one image"):
+    with pytest.raises(SteatosisError, match="^fibrosis tuning needs at least one image with a fibrosis mask$"):
         tune_thresholds([], [])
-    with pytest.raises(SteatosisError, match="mask 0"):
-        tune_thresholds([rgb], [np.zeros((10, 10), bool)])
+    with pytest.raises(SteatosisError, match=r"^fibrosis mask 1 is \(20, 10\) but its image is \(60, 50\)$"):
+        tune_thresholds([rgb, np.zeros((50, 60, 3), np.uint8)], [np.zeros((50, 50), bool), np.zeros((10, 20), bool)])
+    with pytest.raises(SteatosisError, match="^2 images but 1 fibrosis masks$"):
+        tune_thresholds([rgb, rgb], [np.zeros((50, 50), bool)])
+    with pytest.raises(SteatosisError, match=r"^image 1: expected an \(H, W, 3\) uint8 RGB image"):
+        tune_thresholds([rgb, rgb[:, :, 0]], [np.zeros((50, 50), bool)] * 2)
+    with pytest.raises(SteatosisError, match="^the fibrosis masks cover all tissue; cannot tune on them$"):
+        tune_thresholds([rgb], [np.ones((50, 50), bool)])
 
 
 def test_percent_is_share_of_tissue():
@@ -133,7 +139,15 @@ def test_tuning_without_test_patients_says_the_heldout_score_is_not_measured(sma
         (root / "dataset.csv").write_text("\n".join([text[0] + ",split"] + [l + ",train" for l in text[1:]]) + "\n")
     res = tune_from_dataset(Dataset.open(root))
     assert res.heldout_jaccard is None and res.n_heldout == 0 and res.n_train == len(small_dataset)
-    assert any("held-out Jaccard is not measured" in n for n in res.notes)
+    assert res.notes == ["no labelled test image: the held-out Jaccard is not measured"]
+    # every labelled image a test image: tuned on them, and said so
+    (root / "dataset.csv").write_text((root / "dataset.csv").read_text().replace(",train,", ",test,"))
+    res = tune_from_dataset(Dataset.open(root))
+    assert res.n_train == len(small_dataset) and res.n_heldout == 0 and res.heldout_jaccard is None
+    assert res.notes == ["no labelled test image: the held-out Jaccard is not measured"]
+    # the base settings given are the ones tuned from (here: no normalisation)
+    res = tune_from_dataset(Dataset.open(root), preset("trichrome").replace(normalize=False))
+    assert res.thresholds.normalize is False
 
 
 def test_threshold_limits_are_inclusive():
@@ -228,3 +242,38 @@ def test_single_hue_window_and_unknown_settings_message():
     assert threshold_hsv(hsv, t).tolist() == [[True, False, False]]  # one hue, not a wrap-around
     with pytest.raises(SteatosisError, match=r"unknown fibrosis setting\(s\): colour, hue$"):
         FibrosisThresholds.from_dict({"hue": 3, "colour": 1, "hue_min": 5})
+
+
+def _jaccard_of(rgb_list, truths, t):
+    from napari_steatosis.measure import pooled_jaccard
+    from napari_steatosis.preprocess import tissue_mask
+
+    pairs = []
+    for rgb, truth in zip(rgb_list, truths):
+        tissue = tissue_mask(rgb)
+        pairs.append((fibrosis_mask(rgb, t, tissue), truth & tissue))
+    return pooled_jaccard(pairs)
+
+
+def test_reported_training_jaccard_is_that_of_the_chosen_thresholds(small_dataset):
+    """The ROC works on binned histograms; the number it reports must still be the Jaccard that the
+    chosen thresholds give on the tuning images, pixel for pixel (normalisation included)."""
+    recs = [r for r in small_dataset if small_dataset.has_label(r, "fibrosis")][:4]
+    images = [small_dataset.read_image(r) for r in recs]
+    truths = [small_dataset.read_mask(r, "fibrosis") for r in recs]
+    res = tune_thresholds(images, truths)
+    assert res.thresholds.normalize is True
+    assert res.train_jaccard == pytest.approx(_jaccard_of(images, truths, res.thresholds), abs=1e-9)
+    assert 0.5 < res.train_jaccard < 1
+
+
+def test_the_narrowest_hue_window_is_8_hue_units():
+    import cv2
+
+    hue = np.tile(np.arange(100, 120, dtype=np.uint8), (20, 3))  # hues 100..119, 60 columns
+    hsv = np.dstack([hue, np.full_like(hue, 200), np.full_like(hue, 200)])
+    rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    back = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[:, :, 0]
+    truth = (back >= 106) & (back <= 113)  # collagen: exactly 8 hues, the others are not
+    res = tune_thresholds([rgb], [truth], preset("trichrome").replace(normalize=False))
+    assert (res.thresholds.hue_min, res.thresholds.hue_max) == (106, 113) and res.train_jaccard == 1.0
