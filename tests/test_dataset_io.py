@@ -321,6 +321,13 @@ def test_points_keep_their_class_and_order_and_ignore_other_columns(tmp_path):
     (3, (0, 0, 1), (1, 0, 2)),
     (12, (8, 0, 4), (8, 0, 4)),
     (20, (0.6, 0.2, 0.2), (12, 4, 4)),
+    (10, (3, 1, 1), (6, 2, 2)),  # fractions need not add up to 1
+    (3, (0.9, 0.05, 0.05), (1, 1, 1)),  # with 3+ patients a non-zero fraction gets at least one
+    (2, (0.5, 0, 0.5), (2, 0, 0)),  # 2 patients: one may go to val, never to test
+    (3, (0, 1, 1), (1, 1, 1)),  # train always keeps one
+    (4, (0, 1, 1), (1, 2, 1)),  # ties give up a test patient first
+    (3, (0, 2, 1), (1, 1, 1)),
+    (4, (0, 3, 1), (1, 2, 1)),
 ])
 def test_patient_split_counts(n, fractions, counts):
     s = patient_split([f"P{i:02d}" for i in range(n)] * 2, seed=0, fractions=fractions)  # repeats count once
@@ -517,3 +524,13 @@ def test_output_folder_is_made_or_refused_in_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "mkdir", refuse)
     with pytest.raises(SteatosisError, match=r"^--out .*c: cannot create the folder \(permission denied\)$"):
         output_folder(tmp_path / "c")
+
+
+def test_default_split_seed_is_0(tmp_path):
+    patients = [f"P{i}" for i in range(10)]
+    assert patient_split(patients) == patient_split(patients, seed=0) != patient_split(patients, seed=1)
+    _make_dataset(tmp_path, "image,patient\n" + "".join(f"images/i{k}.png,P{k}\n" for k in range(10)))
+    ds = Dataset.open(tmp_path)
+    assert ds.splits() == ds.splits(0) != ds.splits(1)
+    assert [r.stem for r in ds.records_in("test")] == [r.stem for r in ds.records_in("test", seed=0)]
+    assert {r.patient for r in ds.records_in("test")} == {p for p, s in patient_split(patients).items() if s == "test"}
