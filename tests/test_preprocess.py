@@ -224,3 +224,18 @@ def test_flat_image_result_is_a_copy():
     out = percentile_normalize(flat)
     out[0, 0] = 0
     assert flat[0, 0, 0] == 77
+
+
+def test_slide_histogram_percentiles_are_the_papers_too():
+    """Whole slides are normalised from one histogram summed over their blocks: same 0.1/99.9."""
+    from napari_steatosis.preprocess import grey_histogram, histogram_percentiles
+
+    rgb = _long_tailed_grey()
+    hist = grey_histogram(rgb)
+    assert hist.shape == (256,) and hist.sum() == rgb.shape[0] * rgb.shape[1]
+    assert histogram_percentiles(hist) == (20, 240) == grey_percentiles(rgb)
+    assert histogram_percentiles(hist.astype(np.int64) * 3) == (20, 240)  # counts of any type, summed blocks
+    assert histogram_percentiles(np.zeros(256)) == (0, 255)  # nothing measured: no stretch
+    # given limits (a slide's) are used instead of the block's own percentiles
+    lut = np.clip(np.round((np.arange(256) - 10) * 255 / 200), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(percentile_normalize(rgb, limits=(10, 210)), lut[rgb])
