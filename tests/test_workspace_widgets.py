@@ -228,3 +228,19 @@ def test_the_demo_opens_the_sample_in_the_steatosis_dock(qtbot):
         assert not dock.panels["Annotate"].save()  # the bundled sample is never written
     finally:
         viewer.close()
+
+
+def test_grey_scale_images_are_refused_by_the_detectors(study, messages):
+    from napari_steatosis.classical.candidates import CandidateParams
+    from napari_steatosis.classical.model import ClassicalModel
+
+    viewer, dock, folder = study
+    rgb = dock.ws.rgb
+    viewer.add_image(np.repeat(rgb.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2), rgb=True, name="grey")
+    assert dock.ws.name == "grey"
+    dock.panels["U-Net"].run_panel.run_btn.click()
+    assert "grey is grey-scale" in messages[-1] and dock.panels["U-Net"].run_panel.job is None
+    classical = dock.panels["Classical"]
+    classical.model = ClassicalModel(None, "gbt", CandidateParams())
+    classical.run_btn.click()
+    assert "grey is grey-scale" in messages[-1] and classical.job is None

@@ -24,6 +24,7 @@ from ..classical.model import CLASSIFIERS, load_classifier, save_classifier
 from ..classical.pipeline import predict_steatosis, train_classical, train_on_image
 from ..data.dataset import Dataset
 from ..errors import Cancelled, SteatosisError
+from ..stain import require_colour
 from ..workspace import Result
 from .jobs import Job, guarded
 from .layers import NOT_STEATOSIS_POINTS, RESULT_LAYERS, STEATOSIS_POINTS
@@ -209,6 +210,7 @@ class ClassicalWidget(QWidget):
         if self.model is None:
             raise SteatosisError("no model: train or load one first")
         rgb = np.asarray(self.ws.rgb)
+        require_colour(rgb, self.ws.name)
         image = self.ws.image
         self.job = Job(_predict, self.model, rgb, on_done=lambda pred: self._show(pred, image),
                        disable=self._buttons(), desc="Classical steatosis", progress_bar=self.run_progress,

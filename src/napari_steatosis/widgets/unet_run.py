@@ -29,6 +29,7 @@ from qtpy.QtWidgets import (
 from ..errors import SteatosisError
 from ..measure import grade_name
 from ..preprocess import percent_of_tissue, tissue_mask
+from ..stain import require_colour
 from ..workspace import Result
 from .jobs import ProcessJob, guarded, notify_error, notify_info
 from .workspace_view import workspace_of
@@ -151,6 +152,7 @@ class UNetRunPanel(QGroupBox):
         rgb = np.asarray(self.ws.rgb)
         if rgb.dtype != np.uint8:
             raise SteatosisError(f"'{self.ws.name}' is {rgb.dtype}; the U-Net needs an 8-bit RGB image")
+        require_colour(rgb, self.ws.name)
         self._tmp = tempfile.TemporaryDirectory(prefix="steatosis-unet-")
         src, out = Path(self._tmp.name) / "image.npy", Path(self._tmp.name) / "prob.npy"
         np.save(src, rgb, allow_pickle=False)
