@@ -66,3 +66,24 @@ def test_report_refuses_bad_settings(make_napari_viewer, monkeypatch, tmp_path):
     w.dataset_edit.setText(str(tmp_path))
     w.run()
     assert "dataset.csv" in shown[-1] and w.run_btn.isEnabled()
+
+
+def test_report_cancel_stops_the_worker_and_gives_the_buttons_back(make_napari_viewer, qtbot, monkeypatch):
+    from napari_steatosis.sample import sample_data_dir
+    from napari_steatosis.widgets import report_widget
+    from napari_steatosis.widgets.report_widget import ReportWidget
+
+    shown = []
+    monkeypatch.setattr(report_widget, "notify_info", shown.append)
+    monkeypatch.setattr(report_widget, "notify_error", lambda e: shown.append(str(e)))
+    w = ReportWidget(make_napari_viewer())
+    w.dataset_edit.setText(str(sample_data_dir()))
+    w.run_btn.click()  # the shipped U-Net over 12 images: long enough to cancel
+    job = w.job
+    assert not w.run_btn.isEnabled() and w.cancel_btn.isEnabled() and not w.progress.isHidden()
+    w.cancel_btn.click()
+    qtbot.waitUntil(lambda: w.job is None, timeout=60000)
+    assert job.cancelled and job.process.state() == job.process.ProcessState.NotRunning
+    assert w.status.text() == "cancelled" and shown == ["report cancelled"]
+    assert w.run_btn.isEnabled() and not w.cancel_btn.isEnabled() and w.progress.isHidden()
+    assert w.per_image == []  # nothing half-loaded
