@@ -10,6 +10,14 @@ so a click can only ever be saved into the file of the image on screen.
 Labels are held here, in memory; the napari side pushes edits in (``set_points``,
 ``set_mask``, ``mark_dirty``) and renders what the signals announce. The mask arrays are
 shared with napari's Labels layers (painting changes them in place and calls ``mark_dirty``).
+
+For docks (and slide actions): ``workspace_of(viewer)`` (widgets/workspace_view.py) gives the
+viewer's workspace. Show something with ``open_dataset``, ``open_record``, ``open_path`` or
+``open_image(levels, name, pixel_size_um)`` (a list of levels is a multiscale slide: shown as
+one multiscale layer, no full-size label arrays); follow ``image_changed``; publish a result
+with ``set_result(Result(method, mask, percent, ...))`` (drawn as that method's layers, gone
+with the image); save with ``save()`` or, for large images, ``snapshot()`` + ``write_snapshot``
+in a job + ``saved_snapshot``.
 """
 
 from __future__ import annotations
