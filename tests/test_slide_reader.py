@@ -34,7 +34,7 @@ def test_open_a_slide_and_its_mask_in_napari(make_napari_viewer, tmp_path):
     assert tuple(layer.scale) == pytest.approx((0.9, 0.9)) and viewer.scale_bar.visible
     mask = np.zeros((700, 900), np.uint8)
     mask[100:300, 200:500] = 255
-    write_pyramid(tmp_path / "liver.steatosis.ome.tif", mask.shape, lambda r0, r1: mask[r0:r1], mpp=0.9)
+    write_pyramid(tmp_path / "liver.steatosis.ome.tif", mask.shape, lambda r0, r1, c0, c1: mask[r0:r1, c0:c1], mpp=0.9)
     (labels,) = viewer.open(str(tmp_path / "liver.steatosis.ome.tif"), plugin="napari-steatosis")
     assert labels.multiscale and labels.name == "liver steatosis"
     assert int(np.asarray(labels.data[0][150, 300])) == 1 and int(np.asarray(labels.data[1][10, 10])) == 0

@@ -86,7 +86,7 @@ def test_pyramid_is_tiled_ome_with_levels_and_pixel_size(tmp_path):
     mask = np.zeros((1100, 1300), np.uint8)
     mask[100:700, 200:1250] = 255
     mask[::7, ::5] = 255
-    path = write_pyramid(tmp_path / "m.steatosis.ome.tif", mask.shape, lambda r0, r1: mask[r0:r1], mpp=0.25)
+    path = write_pyramid(tmp_path / "m.steatosis.ome.tif", mask.shape, lambda r0, r1, c0, c1: mask[r0:r1, c0:c1], mpp=0.25)
     with tifffile.TiffFile(path) as tif:
         assert tif.is_ome and 'PhysicalSizeX="0.25"' in tif.ome_metadata
         s = tif.series[0]
@@ -104,11 +104,11 @@ def test_killed_writer_leaves_no_half_written_output(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time, numpy as np
         from napari_steatosis.data.pyramid import write_pyramid
-        def band(r0, r1):
+        def band(r0, r1, c0, c1):
             if r0 >= 1024:
                 print("half", flush=True)
                 time.sleep(60)
-            return np.full((r1 - r0, 2000), 255, np.uint8)
+            return np.full((r1 - r0, c1 - c0), 255, np.uint8)
         write_pyramid({str(target)!r}, (4000, 2000), band)
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
@@ -175,7 +175,7 @@ def test_cli_on_a_folder_of_slides_and_images(slide_path, classical_model, tmp_p
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "liver.ome.tif").write_bytes(slide_path.read_bytes())
-    write_pyramid(folder / "nompp.ome.tif", (600, 700), lambda r0, r1: np.full((r1 - r0, 700, 3), 180, np.uint8),
+    write_pyramid(folder / "nompp.ome.tif", (600, 700), lambda r0, r1, c0, c1: np.full((r1 - r0, c1 - c0, 3), 180, np.uint8),
                   rgb=True, compression="jpeg")
     from napari_steatosis.data.images import write_image
 
@@ -226,7 +226,7 @@ def test_bad_slides_are_named(tmp_path):
 
 
 def test_no_pixel_size_is_said_once(tmp_path):
-    write_pyramid(tmp_path / "n.ome.tif", (300, 300), lambda r0, r1: np.full((r1 - r0, 300, 3), 200, np.uint8),
+    write_pyramid(tmp_path / "n.ome.tif", (300, 300), lambda r0, r1, c0, c1: np.full((r1 - r0, c1 - c0, 3), 200, np.uint8),
                   rgb=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -9,7 +9,7 @@ split between processes or dask workers (each opens the slide and loads the mode
 
 * :func:`run_blocks` (pass 1) reads each block with the margin its methods need (the U-Net's
   76 px context and tile grid, the classical pipeline's :data:`HALO`), and writes its
-  steatosis/fibrosis masks and U-Net probability into the plan's zarr arrays (one chunk per
+  steatosis/fibrosis masks and U-Net probability into the plan's zarr arrays (whole chunks per
   block, so writers never share a chunk). It returns small per-block numbers.
 * :func:`count_vacuoles` (pass 2, after pass 1 is complete) splits the vacuoles of each block
   with :data:`HALO` px of its neighbours' mask around it and keeps those whose first pixel (in
@@ -122,6 +122,12 @@ def slide_limits(slide: Slide) -> tuple[int, int]:
     return histogram_percentiles(hist)
 
 
+def chunk_side(block: int) -> int:
+    """Side of the result arrays' chunks: the largest divisor of ``block`` up to 1024 px on the 16 px grid
+    (880 for 2640), so a block is whole chunks (no two writers share one) and a tile read decodes little."""
+    return next((d for d in range(min(block, 1024), 15, -1) if block % d == 0 and d % 16 == 0), block)
+
+
 def plan_slide(path: str | os.PathLike, work: str | os.PathLike, spec: MethodSpec, block: int = BLOCK,
                mpp: float | None = None) -> SlidePlan:
     """Open the slide, find its tissue and normalisation, list the tissue blocks, create the outputs' arrays."""
@@ -140,8 +146,8 @@ def plan_slide(path: str | os.PathLike, work: str | os.PathLike, spec: MethodSpe
     plan.boxes = [b for b in grid if plan.tissue_block(*b).any()]
     Path(work).mkdir(parents=True, exist_ok=True)
     for name in plan.outputs():
-        zarr.create_array(store=str(Path(work) / name), shape=(H, W), chunks=(block, block), dtype=np.uint8,
-                          fill_value=0, overwrite=True)
+        zarr.create_array(store=str(Path(work) / name), shape=(H, W), chunks=(chunk_side(block),) * 2,
+                          dtype=np.uint8, fill_value=0, overwrite=True)
     return plan
 
 

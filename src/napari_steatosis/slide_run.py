@@ -37,7 +37,7 @@ def write_outputs(plan: SlidePlan, out: Path, stem: str, progress=None) -> dict[
     for name in plan.outputs():
         arr = plan.array(name)
         path = out / f"{stem}.{name}.ome.tif"
-        write_pyramid(path, plan.shape, lambda r0, r1, a=arr: a[r0:r1], mpp=plan.mpp,
+        write_pyramid(path, plan.shape, lambda r0, r1, c0, c1, a=arr: a[r0:r1, c0:c1], mpp=plan.mpp,
                       downsample="area" if name == "probability" else "nearest", name=f"{stem} {name}")
         written[name] = path
     return written

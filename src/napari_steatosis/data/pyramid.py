@@ -1,8 +1,8 @@
 """Tiled pyramidal OME-TIFF, written tile by tile and atomically.
 
-Level 0 comes from a function that returns horizontal bands of ``tile`` rows; each lower level
-(2x smaller, until it fits in one tile) is built from the band pairs of the level above and kept
-in a compressed temporary zarr next to the output, so memory holds a band or two, never a level.
+Level 0 comes from a function that returns one tile at a time; each lower level (2x smaller,
+until it fits in one tile) is built from the halved tiles of the level above, kept in a compressed
+temporary zarr next to the output, so memory holds a tile or two, never a level or a band.
 QuPath, napari (through tifffile) and OpenSlide read the result.
 """
 
@@ -48,7 +48,7 @@ def level_shapes(shape: tuple[int, int], tile: int = TILE) -> list[tuple[int, in
 def write_pyramid(
     path: str | os.PathLike,
     shape: tuple[int, int],
-    read_band: Callable[[int, int], np.ndarray],
+    read_tile: Callable[[int, int, int, int], np.ndarray],
     rgb: bool = False,
     mpp: float | None = None,
     compression: str = "zlib",
@@ -58,7 +58,7 @@ def write_pyramid(
     name: str = "",
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Write ``path`` (.ome.tif): level 0 from ``read_band(r0, r1)`` -> (r1 - r0, W[, 3]) uint8.
+    """Write ``path`` (.ome.tif): level 0 from ``read_tile(r0, r1, c0, c1)`` -> (r1 - r0, c1 - c0[, 3]) uint8.
 
     ``downsample`` makes the lower levels: ``nearest`` for masks (stays 0/255), ``area`` for
     pictures and probabilities. ``compression`` is ``zlib`` (lossless) or ``jpeg`` (RGB pictures).
@@ -89,19 +89,20 @@ def write_pyramid(
                                     chunks=(tile, tile) + extra, dtype=np.uint8, fill_value=0)
                   for k, s in enumerate(shapes) if k > 0]
 
-        def bands(k: int):
+        def tiles(k: int):
             h, w = shapes[k]
             for r0 in range(0, h, tile):
                 r1 = min(r0 + tile, h)
-                band = read_band(r0, r1) if k == 0 else stores[k - 1][r0:r1]
-                band = np.asarray(band, dtype=np.uint8)
-                if band.shape[:2] != (r1 - r0, w):
-                    raise SteatosisError(f"{path}: band [{r0}:{r1}] has shape {band.shape}, expected {(r1 - r0, w)}")
-                if k + 1 < len(shapes):
-                    small = halve(band, downsample)
-                    stores[k][r0 // 2:r0 // 2 + small.shape[0]] = small
                 for c0 in range(0, w, tile):
-                    yield band[:, c0:c0 + tile]
+                    c1 = min(c0 + tile, w)
+                    t = read_tile(r0, r1, c0, c1) if k == 0 else stores[k - 1][r0:r1, c0:c1]
+                    t = np.asarray(t, dtype=np.uint8)
+                    if t.shape[:2] != (r1 - r0, c1 - c0):
+                        raise SteatosisError(f"{path}: tile [{r0}:{r1}, {c0}:{c1}] has shape {t.shape}")
+                    if k + 1 < len(shapes):  # tiles start at even rows and columns: halves fall in place
+                        small = halve(t, downsample)
+                        stores[k][r0 // 2:r0 // 2 + small.shape[0], c0 // 2:c0 // 2 + small.shape[1]] = small
+                    yield t
                     done[0] += 1
                     if progress is not None:
                         progress(done[0], total)
@@ -112,9 +113,9 @@ def write_pyramid(
             meta.update(PhysicalSizeX=mpp, PhysicalSizeXUnit="µm", PhysicalSizeY=mpp, PhysicalSizeYUnit="µm")
             res = dict(resolution=(1e4 / mpp, 1e4 / mpp), resolutionunit="CENTIMETER")
         with tifffile.TiffWriter(tmp, bigtiff=True, ome=True) as tif:
-            tif.write(bands(0), shape=shapes[0] + extra, subifds=len(shapes) - 1, metadata=meta, **res, **opts)
+            tif.write(tiles(0), shape=shapes[0] + extra, subifds=len(shapes) - 1, metadata=meta, **res, **opts)
             for k in range(1, len(shapes)):
                 f = 2 ** k
                 lres = dict(resolution=(1e4 / mpp / f, 1e4 / mpp / f), resolutionunit="CENTIMETER") if mpp else {}
-                tif.write(bands(k), shape=shapes[k] + extra, subfiletype=1, metadata=None, **lres, **opts)
+                tif.write(tiles(k), shape=shapes[k] + extra, subfiletype=1, metadata=None, **lres, **opts)
     return path

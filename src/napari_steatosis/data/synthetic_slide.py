@@ -28,7 +28,7 @@ def _pose(field: np.ndarray, k: int) -> np.ndarray:
 
 
 class SyntheticSlide:
-    """Band reader of a synthetic slide: ``rgb(r0, r1)``, ``truth(kind, r0, r1)``."""
+    """Tile reader of a synthetic slide: ``rgb(r0, r1, c0, c1)``, ``truth(kind, r0, r1, c0, c1)``."""
 
     def __init__(self, shape, seed: int = 0, stain: str = "trichrome", field: int = 1024, pool: int = 4,
                  glass_quarter: bool = True, border: int | None = None, progress=None):
@@ -54,11 +54,11 @@ class SyntheticSlide:
         self.glass_quarter = glass_quarter
         self.phase = rng.uniform(0, 2 * np.pi, 2)
 
-    def glass(self, r0: int, r1: int) -> np.ndarray:
-        """Glass (True) in rows r0..r1: the border and, if asked, the top-right quarter with a wavy edge."""
+    def glass(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        """Glass (True) in [r0:r1, c0:c1]: the border and, if asked, the top-right quarter with a wavy edge."""
         H, W = self.shape
         rr = np.arange(r0, r1)[:, None]
-        cc = np.arange(W)[None, :]
+        cc = np.arange(c0, c1)[None, :]
         b = self.border
         g = (rr < b) | (rr >= H - b) | (cc < b) | (cc >= W - b)
         if self.glass_quarter:
@@ -68,27 +68,23 @@ class SyntheticSlide:
             g = g | ((rr < edge_r) & (cc >= edge_c))
         return g
 
-    def _band(self, key: str, r0: int, r1: int) -> np.ndarray:
-        H, W = self.shape
+    def _tile(self, key: str, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         f = self.field
-        i = r0 // f
-        if (r1 - 1) // f != i:
-            raise SteatosisError("a band must lie within one row of fields")
-        parts = []
-        for j in range(-(-W // f)):
-            src = _pose(self.fields[self.choice[i, j]][key], self.pose[i, j])
-            parts.append(src[r0 - i * f:r1 - i * f, :min(f, W - j * f)])
-        return np.concatenate(parts, axis=1)
+        i, j = r0 // f, c0 // f
+        if (r1 - 1) // f != i or (c1 - 1) // f != j:
+            raise SteatosisError("a tile must lie within one field")
+        src = _pose(self.fields[self.choice[i, j]][key], self.pose[i, j])
+        return np.array(src[r0 - i * f:r1 - i * f, c0 - j * f:c1 - j * f])
 
-    def rgb(self, r0: int, r1: int) -> np.ndarray:
-        band = self._band("rgb", r0, r1)
-        g = self.glass(r0, r1)
-        noise = np.random.default_rng(r0).normal(0, 2.0, (r1 - r0, self.shape[1], 1)).astype(np.float32)
-        band[g] = np.clip(_GLASS + noise[g], 0, 255).astype(np.uint8)
-        return band
+    def rgb(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        tile = self._tile("rgb", r0, r1, c0, c1)
+        g = self.glass(r0, r1, c0, c1)
+        noise = np.random.default_rng((r0, c0)).normal(0, 2.0, (r1 - r0, c1 - c0, 1)).astype(np.float32)
+        tile[g] = np.clip(_GLASS + noise[g], 0, 255).astype(np.uint8)
+        return tile
 
-    def truth(self, kind: str, r0: int, r1: int) -> np.ndarray:
-        return np.where(self._band(kind, r0, r1) & ~self.glass(r0, r1), 255, 0).astype(np.uint8)
+    def truth(self, kind: str, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        return np.where(self._tile(kind, r0, r1, c0, c1) & ~self.glass(r0, r1, c0, c1), 255, 0).astype(np.uint8)
 
 
 def write_synthetic_slide(path: str | os.PathLike, shape: tuple[int, int], seed: int = 0, stain: str = "trichrome",
@@ -113,6 +109,6 @@ def write_synthetic_slide(path: str | os.PathLike, shape: tuple[int, int], seed:
         (path.parent / "truth").mkdir(exist_ok=True)
         for kind in ("steatosis", "fibrosis"):
             written[kind] = write_pyramid(path.parent / "truth" / f"{stem}.{kind}.ome.tif", slide.shape,
-                                          lambda r0, r1, k=kind: slide.truth(k, r0, r1), mpp=mpp,
+                                          lambda *box, k=kind: slide.truth(k, *box), mpp=mpp,
                                           name=f"{stem} {kind} truth", progress=step(kind))
     return written
