@@ -127,6 +127,8 @@ def test_opening_every_dock_keeps_tensorflow_out(make_napari_viewer):
 
     viewer = make_napari_viewer()
     viewer.open_sample("napari-steatosis", "trichrome")
-    for cls in (AnnotationWidget, FibrosisWidget, ClassicalWidget, UNetWidget, ReportWidget):
+    from napari_steatosis.widgets.steatosis_dock import SteatosisDock
+
+    for cls in (AnnotationWidget, FibrosisWidget, ClassicalWidget, UNetWidget, ReportWidget, SteatosisDock):
         viewer.window.add_dock_widget(cls(viewer))
     assert "tensorflow" not in sys.modules
