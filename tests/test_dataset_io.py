@@ -475,6 +475,10 @@ def test_atomic_write_gives_the_mode_of_a_plain_open_or_of_the_file_it_replaces(
         with atomic_write(tmp_path / "new.txt") as tmp:
             tmp.write_text("x")
         assert (tmp_path / "new.txt").stat().st_mode & 0o7777 == 0o640  # 0666 less the umask, not mkstemp's 0600
+        os.umask(0o022)
+        with atomic_write(tmp_path / "other.txt") as tmp:
+            tmp.write_text("x")
+        assert (tmp_path / "other.txt").stat().st_mode & 0o7777 == 0o644
         (tmp_path / "shared.txt").write_text("old")
         os.chmod(tmp_path / "shared.txt", 0o664)
         with atomic_write(tmp_path / "shared.txt") as tmp:
@@ -511,7 +515,7 @@ def test_output_folder_is_made_or_refused_in_one_line(tmp_path, monkeypatch):
         output_folder(tmp_path / "f")
     with pytest.raises(SteatosisError, match=r"^--pred .*f/sub: cannot create the folder \(Not a directory\)$"):
         output_folder(tmp_path / "f" / "sub", "--pred")
-    monkeypatch.setattr(os, "access", lambda p, mode: False)
+    monkeypatch.setattr(os, "access", lambda p, mode: not mode & os.W_OK)  # a folder we may enter but not write
     with pytest.raises(SteatosisError, match=r"^--out .*a/b: folder is not writable$"):
         output_folder(tmp_path / "a" / "b")
     monkeypatch.undo()
