@@ -130,7 +130,9 @@ def test_evaluate_prints_the_scores_and_json_agrees(example, capsys):
             "patients_vs_physician.png"} <= files
 
 
-def test_predict_wrote_the_masks_it_was_asked_for(example):
+def test_predict_wrote_the_masks_the_quantify_report_measured(example, tmp_path):
+    """predict (for scoring) and quantify (for the report) apply the shipped model the same way:
+    the card's threshold, completed as the card says; --probability adds the map, same masks."""
     import tifffile
 
     from napari_steatosis.data import read_mask
@@ -141,10 +143,19 @@ def test_predict_wrote_the_masks_it_was_asked_for(example):
     root, outputs = example
     card = json.loads(card_path(default_model.path()).read_text())
     ds = Dataset.open(root / "study")
-    for r in list(ds)[:3]:
-        prob = tifffile.imread(root / "pred" / f"{r.stem}.probability.tif")
+    for r in ds:
         mask = read_mask(root / "pred" / f"{r.stem}.steatosis.png")
+        tissue = tissue_mask(ds.read_image(r))  # the report counts tissue only
+        assert np.array_equal(mask & tissue, read_mask(root / "report" / f"{r.stem}.steatosis.png")), r.stem
+    assert f"threshold {card['threshold']:.3f} (from the model card)" in outputs[2][2]
+    first = list(ds)[:3]
+    assert main(["predict", *(str(ds.image_path(r)) for r in first), "--out", str(tmp_path / "p"),
+                 "--probability"]) == 0
+    for r in first:
+        prob = tifffile.imread(tmp_path / "p" / f"{r.stem}.probability.tif")
+        mask = read_mask(tmp_path / "p" / f"{r.stem}.steatosis.png")
+        assert prob.dtype == np.float32 and prob.shape == mask.shape
+        assert np.array_equal(mask, read_mask(root / "pred" / f"{r.stem}.steatosis.png"))
         assert not (prob >= card["threshold"])[~mask].any()  # the card's threshold, as it says ...
         # ... and, when the card says so, completed to the white regions the detections cover
         assert np.array_equal(mask, Detector(None, card).mask(ds.read_image(r), prob))
-    assert f"threshold {card['threshold']:.3f} (from the model card)" in outputs[2][2]
