@@ -20,7 +20,7 @@ case "$module" in
   preprocess)         tests=(tests/test_preprocess.py) ;;
   fibrosis)           tests=(tests/test_fibrosis.py) ;;
   measure)            tests=(tests/test_measure.py) ;;
-  unet/predict)       tests=(tests/test_unet.py -k "stand_in or scale or cancels or tile_plan") ;;
+  unet/predict)       tests=(tests/test_unet.py -k "stand_in or scale or cancels or tile_plan or device") ;;
   classical/pipeline) tests=(tests/test_classical.py -k "not widget") ;;
   classical/*)        tests=(tests/test_classical.py -k "not widget and not cli and not options") ;;
   data/dataset)       tests=(tests/test_dataset_io.py) ;;

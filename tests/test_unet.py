@@ -374,3 +374,35 @@ def test_training_and_validation_patients_are_disjoint_and_test_patients_untouch
     assert set(val.stems) == {r.stem for r in small_dataset if splits[r.stem] == "val"}
     assert train.patients and val.patients and not train.patients & val.patients
     assert len(train.images) == len(train.masks) == len(train.stems)
+
+
+def test_device_description_names_the_backend_and_the_device(monkeypatch):
+    """The line the CLI and the dock print: which backend runs the network, on which device."""
+    import sys
+    import types
+
+    from napari_steatosis.unet.predict import device_description
+
+    real = keras.backend.backend()
+    assert device_description() == f"{real} on CPU"
+    if real == "tensorflow":
+        import tensorflow as tf
+
+        monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind: [types.SimpleNamespace(name="/GPU:0")])
+        assert device_description() == "tensorflow on GPU (/GPU:0)"
+    import keras as real_keras
+
+    monkeypatch.setattr(real_keras.backend, "backend", lambda: "jax")
+    fake_jax = types.SimpleNamespace(devices=lambda: [types.SimpleNamespace(platform="gpu")])
+    monkeypatch.setitem(sys.modules, "jax", fake_jax)
+    assert device_description() == "jax on GPU"
+    fake_jax.devices = lambda: [types.SimpleNamespace(platform="tpu")]
+    assert device_description() == "jax on TPU"
+    monkeypatch.setattr(real_keras.backend, "backend", lambda: "torch")
+    cuda = types.SimpleNamespace(is_available=lambda: True, get_device_name=lambda i: f"Fake {i}")
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    assert device_description() == "torch on GPU (Fake 0)"
+    cuda.is_available = lambda: False
+    assert device_description() == "torch on CPU"
+    monkeypatch.setitem(sys.modules, "torch", None)  # not installed: still a description, never an error
+    assert device_description() == "torch on CPU"
