@@ -277,3 +277,40 @@ def test_the_narrowest_hue_window_is_8_hue_units():
     truth = (back >= 106) & (back <= 113)  # collagen: exactly 8 hues, the others are not
     res = tune_thresholds([rgb], [truth], preset("trichrome").replace(normalize=False))
     assert (res.thresholds.hue_min, res.thresholds.hue_max) == (106, 113) and res.train_jaccard == 1.0
+
+
+def test_roc_curve_and_youden_point_are_those_of_the_chosen_window(small_dataset):
+    """Each ROC point is (FPR, TPR) of the chosen hue window and value floor at one saturation
+    threshold, counted on the tuning pixels; Youden's point maximises TPR - FPR among them."""
+    from napari_steatosis.fibrosis import to_hsv
+    from napari_steatosis.preprocess import tissue_mask
+
+    recs = [r for r in small_dataset if small_dataset.has_label(r, "fibrosis")][:3]
+    images = [small_dataset.read_image(r) for r in recs]
+    truths = [small_dataset.read_mask(r, "fibrosis") for r in recs]
+    res = tune_thresholds(images, truths)
+    t = res.thresholds
+    sat, pos, neg = [], [], []
+    for rgb, truth in zip(images, truths):
+        hsv = to_hsv(rgb).reshape(-1, 3).astype(int)
+        tissue = tissue_mask(rgb).ravel()
+        h, s, v = hsv[:, 0], hsv[:, 1], hsv[:, 2]
+        inside = (h >= t.hue_min) & (h <= t.hue_max) if t.hue_min <= t.hue_max else (h >= t.hue_min) | (h <= t.hue_max)
+        scored = inside & (v >= t.val_min)
+        sat.append(np.where(scored, s, -1)[tissue])
+        pos.append(truth.ravel()[tissue])
+    sat, pos = np.concatenate(sat), np.concatenate(pos)
+    P, N = pos.sum(), (~pos).sum()
+    for k in range(1, len(res.sat_levels) - 1):  # the inner points; the ends are (0, 0) and (1, 1)
+        level = res.sat_levels[k]
+        assert res.tpr[k] == pytest.approx(((sat >= level) & pos).sum() / P)
+        assert res.fpr[k] == pytest.approx(((sat >= level) & ~pos).sum() / N)
+    assert (res.fpr[0], res.tpr[0], res.fpr[-1], res.tpr[-1]) == (0, 0, 1, 1)
+    assert res.sat_levels[0] == 256 and res.sat_levels[-1] == -1
+    assert res.sat_levels[res.chosen_index] == t.sat_min
+    j = {int(res.sat_levels[k]): res.tpr[k] - res.fpr[k] for k in range(1, len(res.sat_levels) - 1)}
+    assert j[res.youden_sat] == max(j.values())
+    assert res.summary()["youden_sat_min"] == res.youden_sat
+    # the area under that curve, by trapezoids
+    assert res.auc == pytest.approx(float(np.trapezoid(res.tpr, res.fpr)) if hasattr(np, "trapezoid")
+                                    else float(np.trapz(res.tpr, res.fpr)))
