@@ -90,7 +90,7 @@ def test_retrain_in_a_subprocess_and_use_the_model(dock, tiny_dataset, tmp_path,
     w.dataset_edit.setText(str(tiny_dataset.root))
     w.start_from.setCurrentText("scratch")
     w.epochs.setValue(2)
-    w.patches.setValue(4)
+    w.validate_every.setValue(0.02)
     out = tmp_path / "retrained.keras"
     w.start_training(str(out), extra=["--lr-grid", "1e-3", "--batch-size", "2"])
     assert not w.start_btn.isEnabled() and w.cancel_train_btn.isEnabled()
@@ -112,7 +112,7 @@ def test_cancel_after_an_epoch_keeps_the_best_epoch_so_far(dock, tiny_dataset, t
     w.dataset_edit.setText(str(tiny_dataset.root))
     w.start_from.setCurrentText("scratch")
     w.epochs.setValue(50)
-    w.patches.setValue(4)
+    w.validate_every.setValue(0.02)
     w.start_training(str(out), extra=["--lr-grid", "1e-3", "--batch-size", "2"])
     qtbot.waitUntil(lambda: len(w.history) >= 1, timeout=240000)  # one epoch done, 49 to go
     w.cancel_train_btn.click()
@@ -144,7 +144,7 @@ def test_retrain_with_my_corrections_fine_tunes_the_run_model(dock, tiny_dataset
     ws.accept_as_labels(corrected)  # as the Review tab's Accept does
     assert np.array_equal(Dataset.open(folder).read_mask(ws.record, "steatosis"), corrected)
     w.epochs.setValue(1)
-    w.patches.setValue(4)
+    w.validate_every.setValue(0.02)
     out = tmp_path / "fine.keras"
     w.retrain_with_corrections(str(out), extra=["--lr-grid", "1e-3", "--batch-size", "2"])
     args = w.job.args

@@ -92,9 +92,11 @@ class RetrainPanel(QGroupBox):
         self.minutes = QDoubleSpinBox()
         self.minutes.setRange(0.1, 10000)
         self.minutes.setValue(20)
-        self.patches = QSpinBox()
-        self.patches.setRange(1, 1000)
-        self.patches.setValue(60)
+        self.validate_every = QDoubleSpinBox()  # epochs by time: a short run still gets a curve and a threshold
+        self.validate_every.setRange(0.01, 60)
+        self.validate_every.setDecimals(2)
+        self.validate_every.setValue(2.5)
+        self.validate_every.setToolTip("minutes of training between two validations on the val patients")
         self.corrections_btn = QPushButton("Retrain with my corrections")
         self.corrections_btn.setToolTip("fine-tune the Run panel's model on the open dataset, corrected labels included")
         self.start_btn = QPushButton("Start")
@@ -115,7 +117,7 @@ class RetrainPanel(QGroupBox):
         form.addRow("start from", self.start_from)
         form.addRow("epochs", self.epochs)
         form.addRow("time budget (min)", self.minutes)
-        form.addRow("patches per image", self.patches)
+        form.addRow("validate every (min)", self.validate_every)
         lay = QVBoxLayout(self)
         lay.addWidget(self.corrections_btn)
         lay.addLayout(form)
@@ -157,7 +159,7 @@ class RetrainPanel(QGroupBox):
         folder = self.dataset_folder()
         Dataset.open(folder)  # refuse a bad folder before starting anything
         args = ["-m", "napari_steatosis.cli", "train-unet", folder, "--out", out, "--epochs", str(self.epochs.value()),
-                "--max-minutes", f"{self.minutes.value():g}", "--patches-per-image", str(self.patches.value())]
+                "--max-minutes", f"{self.minutes.value():g}", "--validate-minutes", f"{self.validate_every.value():g}"]
         start = self.start_from.currentText()
         if start != "scratch":
             init = self.run_panel.model_path if start == "model in Run" and self.run_panel.model_path else None
