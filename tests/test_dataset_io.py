@@ -538,3 +538,47 @@ def test_default_split_seed_is_0(tmp_path):
     assert ds.splits() == ds.splits(0) != ds.splits(1)
     assert [r.stem for r in ds.records_in("test")] == [r.stem for r in ds.records_in("test", seed=0)]
     assert {r.patient for r in ds.records_in("test")} == {p for p, s in patient_split(patients).items() if s == "test"}
+
+
+def test_dataset_columns_extra_values_and_shape_checks(tmp_path):
+    _make_dataset(tmp_path, "image,patient,scanner,split\nimages/a.png,P1,X,train\n")
+    ds = Dataset.open(tmp_path)
+    rec = ds.record("a")
+    assert rec.extra == {"scanner": "X"} and rec.split == "train"  # image, patient, split are not extras
+    assert ds.columns == ["image", "patient", "scanner", "split"]  # the header's order is kept
+    ds.save()
+    assert (tmp_path / "dataset.csv").read_text().splitlines()[0] == "image,patient,scanner,split"
+    (tmp_path / "dataset.csv").write_text("image,patient,physician_steatosis_pct\nimages/a.png,P1,100.5\n")
+    with pytest.raises(DatasetError, match="must be within 0..100, got 100.5"):
+        Dataset.open(tmp_path)
+    (tmp_path / "dataset.csv").write_text("image,patient\nimages/a.png,P1\n")
+    ds = Dataset.open(tmp_path)
+    rec = ds.record("a")
+    with pytest.raises(DatasetError, match=r"steatosis.png.*10x10.*50x40|10x10"):
+        ds.write_mask(rec, "steatosis", np.zeros((10, 10), bool), (40, 50))
+    with pytest.raises(DatasetError, match="outside the 50x40 px image"):
+        ds.write_points(rec, PointLabels([[45, 1]], []), (40, 50))
+    (tmp_path / "labels" / "a.points.csv").write_text("x,y,class\n60,2,steatosis\n")
+    with pytest.raises(DatasetError, match="a.points.csv: 1 steatosis point"):
+        ds.read_points(rec, (40, 50))
+    assert len(ds.read_points(rec)) == 1  # without a shape: read as written
+    # an upper-case label suffix is not ours; the default kind of read_mask is steatosis
+    _write_png(tmp_path / "labels" / "a.steatosis.png", np.full((40, 50), 255, np.uint8))
+    assert ds.read_mask(rec).all() and ds.read_mask(rec, "fibrosis") is None
+
+
+def test_mixed_split_column_names_the_count_of_empty_rows(tmp_path):
+    _make_dataset(tmp_path, "image,patient,split\nimages/a.png,P1,train\nimages/b.png,P2,\nimages/c.png,P3,\n")
+    with pytest.raises(DatasetError, match="filled for some rows but empty for 2$"):
+        Dataset.open(tmp_path)
+
+
+def test_creating_a_dataset_in_a_folder_made_by_hand(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    _write_png(src / "a.png", _rgb())
+    _write_png(src / "b.png", _rgb(seed=1))
+    (tmp_path / "ds" / "images").mkdir(parents=True)  # a folder made by hand, without dataset.csv yet
+    ds = Dataset.create(tmp_path / "ds", [(src / "a.png", "P1"), (src / "b.png", "P2")])
+    assert [(r.stem, r.patient) for r in Dataset.open(tmp_path / "ds")] == [("a", "P1"), ("b", "P2")]
+    assert len(ds) == 2 and (tmp_path / "ds" / "labels").is_dir()
