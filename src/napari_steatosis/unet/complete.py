@@ -15,10 +15,11 @@ from ..classical.candidates import CandidateParams, find_candidates, grow_back
 
 
 def complete_to_white(mask: np.ndarray, rgb: np.ndarray, min_cover: float = 0.5,
-                      params: CandidateParams | None = None) -> np.ndarray:
-    """``mask`` plus every white candidate region of ``rgb`` it covers at least ``min_cover`` of."""
+                      params: CandidateParams | None = None, limits: tuple[int, int] | None = None) -> np.ndarray:
+    """``mask`` plus every white candidate region of ``rgb`` it covers at least ``min_cover`` of
+    (``limits``: a slide's grey normalisation levels, for a block of it)."""
     mask = np.asarray(mask, bool)
-    c = find_candidates(rgb, params)
+    c = find_candidates(rgb, params, limits)
     if c.n == 0:
         return mask.copy()
     lab = c.labels.ravel()
