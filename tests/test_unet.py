@@ -319,7 +319,7 @@ def test_prediction_cancels_between_tiles():
 
     net = _WhiteFinder()
     calls = iter(range(100))
-    with pytest.raises(Cancelled, match="prediction cancelled"):
+    with pytest.raises(Cancelled, match="^prediction cancelled$"):
         predict_probability(net, np.zeros((300, 300, 3), np.uint8), tile=268, cancelled=lambda: next(calls) >= 2)
     assert len(net.shapes) == 2  # two tiles ran, then it stopped
 
@@ -406,3 +406,17 @@ def test_device_description_names_the_backend_and_the_device(monkeypatch):
     assert device_description() == "torch on CPU"
     monkeypatch.setitem(sys.modules, "torch", None)  # not installed: still a description, never an error
     assert device_description() == "torch on CPU"
+
+
+def test_scaled_prediction_reports_progress_cancels_and_accepts_its_limits():
+    from napari_steatosis.errors import Cancelled
+
+    rgb = np.random.default_rng(9).integers(0, 256, (300, 300, 3), dtype=np.uint8)
+    net = _WhiteFinder()
+    done = []
+    predict_probability(net, rgb, tile=268, scale=1.5, progress=lambda d, t: done.append((d, t)))
+    assert done and done[-1][0] == done[-1][1] == len(net.shapes) > 1  # tiles of the resized image
+    with pytest.raises(Cancelled, match="^prediction cancelled$"):
+        predict_probability(net, rgb, scale=0.5, cancelled=lambda: True)
+    for scale in (0.05, 4):  # the limits are allowed
+        assert predict_probability(net, rgb[:40, :40], scale=scale).shape == (40, 40)
