@@ -50,6 +50,7 @@ find "$work" -name __pycache__ -prune -exec rm -rf {} +
 
 # pytest arguments as a TOML list
 toml_list() { local out="" a; for a in "$@"; do out+="\"$a\", "; done; echo "[${out%, }]"; }
+[ ${#again[@]} -gt 0 ] && cp "$work/pyproject.toml" "$work/pyproject.before"
 cat > "$work/pyproject.toml" <<EOF
 [tool.mutmut]
 source_paths = ["src"]
@@ -64,6 +65,11 @@ timeout_constant = 10.0
 markers = ["tensorflow: imports TensorFlow", "real: needs ../shared/real-tiles"]
 EOF
 
+if [ ${#again[@]} -gt 0 ] && ! cmp -s "$work/pyproject.before" "$work/pyproject.toml"; then
+  # mutmut forgets every earlier result when the test selection changes: the totals would be wrong
+  echo "mutation.sh: this module's test selection changed since that run; run it afresh" >&2
+  exit 2
+fi
 cd "$work"
 echo "mutating $src with ${tests[*]} in $work" >&2
 # generated test datasets are made once and reused by every mutant's test run (tests/conftest.py)
