@@ -3,6 +3,7 @@ dock (or File > Open) put it there. Driven the way a user drives napari."""
 
 import csv
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -127,7 +128,6 @@ def test_keys_2_to_5_choose_the_layer_and_the_tool(study):
 
 
 def test_the_wand_paints_a_whole_vacuole_into_the_mask(study):
-    from types import SimpleNamespace
 
     import cv2
 
@@ -244,3 +244,31 @@ def test_grey_scale_images_are_refused_by_the_detectors(study, messages):
     classical.model = ClassicalModel(None, "gbt", CandidateParams())
     classical.run_btn.click()
     assert "grey is grey-scale" in messages[-1] and classical.job is None
+
+
+def test_a_plain_click_edits_and_a_drag_or_other_button_does_not():
+    """The wand and the review share one click rule: a drag pans the view, a right or modified click is napari's."""
+    from napari_steatosis.widgets.workspace_view import plain_click
+
+    layer = SimpleNamespace(world_to_data=lambda pos: np.asarray(pos) + 0.5)
+    view = SimpleNamespace(image_layer=lambda: layer)
+    got = []
+
+    def drive(types, button=1, modifiers=()):
+        event = SimpleNamespace(position=(3.0, 4.0), button=button, modifiers=modifiers, type="mouse_press")
+        gen = plain_click(view, event, got.append)
+        for t in [None, *types]:
+            if t is not None:
+                event.type = t
+            try:
+                next(gen)
+            except StopIteration:
+                return
+
+    drive(["mouse_move", "mouse_move", "mouse_release"])
+    assert got == []
+    drive(["mouse_release"])
+    assert len(got) == 1 and list(got[0]) == [3.5, 4.5]  # in data coordinates
+    drive(["mouse_release"], button=2)
+    drive(["mouse_release"], modifiers=("Shift",))
+    assert len(got) == 1

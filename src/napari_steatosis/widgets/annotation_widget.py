@@ -40,7 +40,7 @@ from ..wand import wand
 from ..workspace import write_snapshot
 from .jobs import Job, guarded, notify_error, notify_info
 from .layers import STEATOSIS_MASK
-from .workspace_view import view_of
+from .workspace_view import plain_click, view_of
 
 COLUMNS = ["image", "patient", "split", "points +/−", "steatosis", "fibrosis", "saved"]
 BACKGROUND_SAVE_PX = 16_000_000  # from 4000 x 4000 px on, Save writes in the background (progress, Cancel)
@@ -326,17 +326,7 @@ class AnnotationWidget(QWidget):
 
     def on_click(self, viewer, event):
         """napari mouse callback while the wand is on: a plain left click (no drag) fills the vacuole under it."""
-        layer = self.view.image_layer()
-        if layer is None or getattr(event, "button", 1) != 1 or getattr(event, "modifiers", ()):
-            return
-        point = np.asarray(layer.world_to_data(event.position))[-2:]
-        yield
-        moved = False
-        while getattr(event, "type", "mouse_release") == "mouse_move":
-            moved = True
-            yield
-        if not moved:
-            self.wand_at(point)
+        yield from plain_click(self.view, event, self.wand_at)
 
     @guarded
     def wand_at(self, point) -> None:

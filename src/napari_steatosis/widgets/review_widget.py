@@ -18,7 +18,7 @@ from ..wand import review_click
 from ..workspace import Result
 from .jobs import guarded, notify_error
 from .unet_run import steatosis_readout
-from .workspace_view import view_of
+from .workspace_view import plain_click, view_of
 
 SOURCES = ("unet", "classical", "report")
 
@@ -108,19 +108,8 @@ class ReviewWidget(QWidget):
 
     def on_click(self, viewer, event):
         """napari mouse callback: a plain left click (no drag, no modifier) is a review click."""
-        if not self.reviewing or getattr(event, "button", 1) != 1 or getattr(event, "modifiers", ()):
-            return
-        layer = self.view.image_layer()
-        if layer is None:
-            return
-        point = np.asarray(layer.world_to_data(event.position))[-2:]
-        yield  # wait for the release: a drag pans the view, a click edits
-        moved = False
-        while getattr(event, "type", "mouse_release") == "mouse_move":
-            moved = True
-            yield
-        if not moved:
-            self.click(point)
+        if self.reviewing:
+            yield from plain_click(self.view, event, self.click)
 
     @guarded
     def click(self, point):

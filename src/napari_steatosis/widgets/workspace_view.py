@@ -307,6 +307,22 @@ class WorkspaceView:
             self.viewer.bind_key(key, None, overwrite=True)
 
 
+def plain_click(view: "WorkspaceView", event, handler) -> None:
+    """The body of a napari mouse-drag callback: ``handler((row, col))`` for a plain left click
+    (no drag, no modifier) on the current image; a drag pans the view and edits nothing."""
+    layer = view.image_layer()
+    if layer is None or getattr(event, "button", 1) != 1 or getattr(event, "modifiers", ()):
+        return
+    point = np.asarray(layer.world_to_data(event.position))[-2:]
+    yield  # wait for the release
+    moved = False
+    while getattr(event, "type", "mouse_release") == "mouse_move":
+        moved = True
+        yield
+    if not moved:
+        handler(point)
+
+
 def kind_is_labels(layer) -> bool:
     from napari.layers import Labels  # noqa: PLC0415
 
