@@ -36,6 +36,7 @@ from ..data.dataset import Dataset
 from ..data.importers import import_mask, import_points
 from ..errors import SteatosisError
 from ..preprocess import tissue_mask
+from ..slide_region import add_region_to_dataset, visible_box
 from ..wand import wand
 from ..workspace import write_snapshot
 from .jobs import Job, guarded, notify_error, notify_info
@@ -89,6 +90,9 @@ class AnnotationWidget(QWidget):
                                  "(as QuPath's wand); Ctrl+Z in the mask layer undoes")
         self.import_mask_btn = QPushButton("Import mask…")
         self.import_points_btn = QPushButton("Import points…")
+        self.add_region_btn = QPushButton("Add visible region to the dataset")
+        self.add_region_btn.setToolTip("a whole slide on screen: its visible region at full resolution (at most "
+                                       "4096 x 4096 px) becomes an image of the open dataset, to annotate")
         self.status = QLabel("Open a dataset folder, or make one from images.")
         self.status.setWordWrap(True)
         help_text = QLabel(KEYS_HELP)
@@ -118,6 +122,7 @@ class AnnotationWidget(QWidget):
         row.addWidget(self.import_mask_btn)
         row.addWidget(self.import_points_btn)
         layout.addLayout(row)
+        layout.addWidget(self.add_region_btn)
         layout.addWidget(help_text)
         layout.addWidget(self.status)
 
@@ -132,6 +137,7 @@ class AnnotationWidget(QWidget):
         self.wand_box.toggled.connect(self._toggle_wand)
         self.import_mask_btn.clicked.connect(lambda: self.import_mask_file())
         self.import_points_btn.clicked.connect(lambda: self.import_points_file())
+        self.add_region_btn.clicked.connect(lambda: self.add_visible_region())
         self.ws.dataset_changed.connect(self._on_dataset)
         self.ws.image_changed.connect(self._on_image)
         self.ws.dirty_changed.connect(self._on_dirty)
@@ -205,6 +211,10 @@ class AnnotationWidget(QWidget):
 
     def _on_dataset(self, ds) -> None:
         self.refresh_table()
+        self._enable_region()
+
+    def _enable_region(self) -> None:
+        self.add_region_btn.setEnabled(self.ws.multiscale and self.dataset is not None and not self.ws.read_only)
 
     def refresh_table(self):
         ds = self.dataset
@@ -258,6 +268,7 @@ class AnnotationWidget(QWidget):
 
     def _on_image(self, ws) -> None:
         self._select_row_quietly(ws.index())
+        self._enable_region()
         if ws.image is None:
             return
         where = f" ({ws.record.patient})" if ws.record is not None else " (not in a dataset: labels are not saved)"
@@ -315,6 +326,24 @@ class AnnotationWidget(QWidget):
             self.view.unbind_keys(self)
             self._toggle_wand(False)
         return super().event(event)
+
+    # ------------------------------------------------------------------ slides
+    @guarded
+    def add_visible_region(self, patient: str | None = None):
+        """The slide's region on screen (level 0) becomes a PNG image of the open dataset (a row of the table)."""
+        ws, layer = self.ws, self.view.image_layer()
+        slide_path = layer.metadata.get("steatosis_slide") if layer is not None else None
+        if not ws.multiscale or slide_path is None:
+            raise SteatosisError("open a whole slide first (File > Open, or File > Open Sample > liver whole slide)")
+        if self.dataset is None or ws.read_only:
+            raise SteatosisError("open or create your own dataset first: the region is added to it")
+        cam = self.viewer.camera
+        region = visible_box(cam.center, cam.zoom, self.viewer.canvas.size, ws.shape, layer.scale, layer.translate)
+        dataset = self.dataset
+        rec = add_region_to_dataset(dataset, slide_path, region, patient)  # patient: the slide's name by default
+        self.refresh_table()  # the slide stays on screen for the next region; the table row opens the crop
+        notify_info(f"added {rec.image} (patient {rec.patient}) to {dataset.root.name}: {region.message()}")
+        return rec
 
     # ------------------------------------------------------------------ wand
     def _toggle_wand(self, on: bool) -> None:

@@ -252,6 +252,9 @@ class WorkspaceView:
         ws = self.ws
         path = layer.metadata.get("steatosis_record") or getattr(layer.source, "path", None)
         image = list(layer.data) if layer.multiscale else layer.data  # as napari holds it (a lazy array stays lazy)
+        if layer.multiscale and layer.metadata.get("steatosis_slide"):  # our slide reader: keep its µm scale
+            ws.open_image(image, layer.name, layer.metadata.get("pixel_size_um"))
+            return
         if path is None:
             ws.open_image(image, layer.name)
             return
