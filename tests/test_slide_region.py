@@ -92,3 +92,36 @@ def test_add_visible_region_refuses_without_a_slide_or_twice(slide_and_dataset):
     assert not annotate.add_region_btn.isEnabled()
     annotate.add_visible_region()
     assert "open a whole slide first" in shown[-1]
+
+
+def test_fibrosis_runs_on_the_visible_region_and_lands_on_the_slide(slide_and_dataset):
+    from napari_steatosis.fibrosis import fibrosis_mask
+    from napari_steatosis.preprocess import tissue_mask
+    from napari_steatosis.widgets.fibrosis_widget import REGION_LAYER
+
+    viewer, dock, annotate, folder, layer, shown = slide_and_dataset
+    fib = dock.show_tab("Fibrosis")
+    assert fib.region_btn.isEnabled() and "whole slide" in fib.readout.text()
+    mpp = layer.scale[-1]
+    viewer.camera.center = (1300 * mpp, 1700 * mpp)
+    viewer.camera.zoom = 1 / mpp
+    h, w = viewer.canvas.size
+    r0, c0 = int(np.floor(1300 - h / 2)), int(np.floor(1700 - w / 2))
+    r1, c1 = int(np.ceil(1300 + h / 2)), int(np.ceil(1700 + w / 2))
+    fib.region_btn.click()
+    region_layer = viewer.layers[REGION_LAYER]
+    assert region_layer.data.shape == (r1 - r0, c1 - c0)
+    # pixel (0, 0) of the result sits on level-0 pixel (r0, c0) of the slide, in world (µm) coordinates
+    assert np.allclose(region_layer.data_to_world((0, 0)), layer.data_to_world((r0, c0)))
+    assert np.allclose(region_layer.data_to_world((10, 20)), layer.data_to_world((r0 + 10, c0 + 20)))
+    with open_slide(sample_slide_path()) as slide:
+        rgb = slide.read(r0, c0, r1, c1)
+    expected = fibrosis_mask(rgb, fib.thresholds(), tissue_mask(rgb))
+    assert expected.any() and np.array_equal(region_layer.data > 0, expected)
+    assert "% of tissue in the visible region" in fib.readout.text()
+    fib.sliders["sat_min"].setValue(fib.sliders["sat_min"].value() + 60)  # the sliders stay live on the region
+    assert viewer.layers[REGION_LAYER] is region_layer
+    assert np.array_equal(region_layer.data > 0, fibrosis_mask(rgb, fib.thresholds(), tissue_mask(rgb)))
+    assert (region_layer.data > 0).sum() < expected.sum()
+    annotate.show_image(0)  # another image: the region's result goes with the slide
+    assert REGION_LAYER not in viewer.layers and not fib.region_btn.isEnabled()

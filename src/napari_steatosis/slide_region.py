@@ -71,6 +71,16 @@ def region_name(stem: str, region: Region) -> str:
     return f"{stem}_r{region.r0}_c{region.c0}"
 
 
+def read_region(slide, region: Region) -> np.ndarray:
+    """The (h, w, 3) uint8 pixels of ``region`` at level 0 of an open slide."""
+    return slide.read(region.r0, region.c0, region.r1, region.c1)
+
+
+def region_translate(region: Region, scale=(1.0, 1.0), translate=(0.0, 0.0)) -> tuple[float, float]:
+    """napari ``translate`` that puts a layer of the region's pixels (with the slide's ``scale``) on the slide."""
+    return (float(translate[-2] + region.r0 * scale[-2]), float(translate[-1] + region.c0 * scale[-1]))
+
+
 def add_region_to_dataset(dataset: Dataset, slide_path: str | os.PathLike, region: Region,
                           patient: str | None = None) -> ImageRecord:
     """Read ``region`` of level 0 and add it to ``dataset`` as a PNG image; ``patient`` defaults to the slide
@@ -80,7 +90,7 @@ def add_region_to_dataset(dataset: Dataset, slide_path: str | os.PathLike, regio
     if any(r.stem == name for r in dataset.records):
         raise SteatosisError(f"{name}: this region of {slide_path.name} is already in {dataset.root}; pan to another")
     with open_slide(slide_path, warn_no_mpp=False) as slide:
-        rgb = slide.read(region.r0, region.c0, region.r1, region.c1)
+        rgb = read_region(slide, region)
         extra = {"source_slide": slide_path.name, "source_row": region.r0, "source_col": region.c0}
         if slide.mpp:
             extra["pixel_size_um"] = f"{slide.mpp:g}"

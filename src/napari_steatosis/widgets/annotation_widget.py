@@ -36,12 +36,12 @@ from ..data.dataset import Dataset
 from ..data.importers import import_mask, import_points
 from ..errors import SteatosisError
 from ..preprocess import tissue_mask
-from ..slide_region import add_region_to_dataset, visible_box
+from ..slide_region import add_region_to_dataset
 from ..wand import wand
 from ..workspace import write_snapshot
 from .jobs import Job, guarded, notify_error, notify_info
 from .layers import STEATOSIS_MASK
-from .workspace_view import plain_click, view_of
+from .workspace_view import plain_click, view_of, visible_region
 
 COLUMNS = ["image", "patient", "split", "points +/−", "steatosis", "fibrosis", "saved"]
 BACKGROUND_SAVE_PX = 16_000_000  # from 4000 x 4000 px on, Save writes in the background (progress, Cancel)
@@ -331,14 +331,9 @@ class AnnotationWidget(QWidget):
     @guarded
     def add_visible_region(self, patient: str | None = None):
         """The slide's region on screen (level 0) becomes a PNG image of the open dataset (a row of the table)."""
-        ws, layer = self.ws, self.view.image_layer()
-        slide_path = layer.metadata.get("steatosis_slide") if layer is not None else None
-        if not ws.multiscale or slide_path is None:
-            raise SteatosisError("open a whole slide first (File > Open, or File > Open Sample > liver whole slide)")
-        if self.dataset is None or ws.read_only:
+        slide_path, region, _ = visible_region(self.view)
+        if self.dataset is None or self.ws.read_only:
             raise SteatosisError("open or create your own dataset first: the region is added to it")
-        cam = self.viewer.camera
-        region = visible_box(cam.center, cam.zoom, self.viewer.canvas.size, ws.shape, layer.scale, layer.translate)
         dataset = self.dataset
         rec = add_region_to_dataset(dataset, slide_path, region, patient)  # patient: the slide's name by default
         self.refresh_table()  # the slide stays on screen for the next region; the table row opens the crop

@@ -4,6 +4,8 @@ Works on the workspace's current image; the overlay is the workspace's "fibrosis
 The stain is detected from colour statistics (``stain.py``): the dock says when the preset
 does not fit the stain, that fibrosis is not measurable by hue on H&E, and refuses grey-scale.
 Hue is shown in degrees with a colour swatch (OpenCV stores it as 0-179, half the degrees).
+On a whole slide, "Run on visible region" reads the region on screen at level 0 and draws its mask
+over the slide (translated to where it was read); the sliders then re-threshold that region.
 """
 
 from __future__ import annotations
@@ -23,13 +25,16 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import SteatosisError
-from ..fibrosis import FibrosisThresholds, preset, threshold_hsv, to_hsv, tune_from_dataset, tune_thresholds
+from ..fibrosis import FibrosisThresholds, fibrosis_mask, preset, threshold_hsv, to_hsv, tune_from_dataset, tune_thresholds
 from ..preprocess import percent_of_tissue, tissue_mask
+from ..slide_region import read_region, region_translate
 from ..stain import detect_stain, preset_warning
 from ..workspace import Result
 from .jobs import guarded, run_job
-from .layers import FIBROSIS_MASK
-from .workspace_view import workspace_of
+from .layers import FIBROSIS_MASK, WORKSPACE_META, labels_colormap
+from .workspace_view import view_of, visible_region, workspace_of
+
+REGION_LAYER = "fibrosis (visible region)"
 
 _SLIDERS = (("hue_min", 179), ("hue_max", 179), ("sat_min", 255), ("val_min", 255), ("val_max", 255))
 _LABELS = {"hue_min": "hue from", "hue_max": "hue to", "sat_min": "saturation ≥", "val_min": "brightness ≥",
@@ -79,6 +84,11 @@ class FibrosisWidget(QWidget):
             row.addWidget(lab)
             form.addRow(_LABELS[name], row)
             self.sliders[name], self.value_labels[name] = s, lab
+        self.region_btn = QPushButton("Run on visible region")
+        self.region_btn.setToolTip("a whole slide on screen: fibrosis on its visible region at full resolution "
+                                   "(at most 4096 x 4096 px); the sliders then follow that region")
+        self.region_btn.setEnabled(False)
+        self._region = None  # (rgb, tissue, Region, slide layer) of the last "Run on visible region"
         self.readout = QLabel("fibrosis: –")
         self.readout.setStyleSheet("font-weight: bold")
         self.tune_layer_btn = QPushButton("Tune from mask layer")
@@ -101,6 +111,7 @@ class FibrosisWidget(QWidget):
         layout.addWidget(self.stain_label)
         layout.addWidget(self.warning)
         layout.addLayout(form)
+        layout.addWidget(self.region_btn)
         layout.addWidget(self.readout)
         buttons = QHBoxLayout()
         buttons.addWidget(self.tune_layer_btn)
@@ -116,6 +127,7 @@ class FibrosisWidget(QWidget):
         self.preset_combo.currentTextChanged.connect(self._on_preset)
         self.tune_layer_btn.clicked.connect(lambda: self.tune_from_layer())
         self.tune_ds_btn.clicked.connect(lambda: self.tune_from_folder())
+        self.region_btn.clicked.connect(lambda: self.run_on_visible_region())
         self.ws.image_changed.connect(self._on_image)
         self._on_image(self.ws)
 
@@ -144,6 +156,8 @@ class FibrosisWidget(QWidget):
     def _on_image(self, ws) -> None:
         self._cache = None
         self.stain = None
+        self._region = None  # its layer went with the slide (tagged as a workspace result)
+        self.region_btn.setEnabled(ws.multiscale)
         if not self.live:
             return
         if ws.image is not None and not ws.multiscale:
@@ -179,9 +193,13 @@ class FibrosisWidget(QWidget):
     def update_overlay(self) -> None:
         """Re-threshold the current image and refresh the overlay and the % readout."""
         ws = self.ws
+        if ws.multiscale and self._region is not None:
+            self._show_region()
+            return
         if ws.image is None or ws.multiscale:
             self.percent = None
-            self.readout.setText("fibrosis: – (open an image)")
+            self.readout.setText("fibrosis: – (open an image)" if ws.image is None else
+                                 "fibrosis: – (a whole slide: Run on visible region, or `steatosis fibrosis` on it)")
             return
         if self.stain is not None and self.stain.stain == "greyscale":
             self.percent = None
@@ -196,6 +214,46 @@ class FibrosisWidget(QWidget):
         self.readout.setText(f"Fibrosis: {self.percent:.1f} % of tissue{caveat}")
         ws.set_result(Result("fibrosis", mask, self.percent, kind="fibrosis",
                              description=f"fibrosis, {self.preset_combo.currentText()} thresholds"))
+
+    @guarded
+    def run_on_visible_region(self):
+        """Fibrosis on the slide's region on screen (level 0), drawn over the slide where it was read."""
+        from ..data.slides import open_slide  # noqa: PLC0415
+
+        slide_path, region, layer = visible_region(view_of(self.viewer))
+        with open_slide(slide_path, warn_no_mpp=False) as slide:
+            rgb = read_region(slide, region)
+        self.stain = detect_stain(rgb)
+        self.stain_label.setText(f"stain (visible region): {self.stain.describe()}")
+        self._show_warning()
+        self._region = (rgb, tissue_mask(rgb), region, layer)
+        self._show_region()
+        return region
+
+    def _show_region(self) -> None:
+        rgb, tissue, region, slide_layer = self._region
+        if self.stain is not None and self.stain.stain == "greyscale":
+            self.percent = None
+            self.readout.setText("fibrosis: – (grey-scale image)")
+            return
+        t = self.thresholds()
+        mask = fibrosis_mask(rgb, t, tissue).astype(np.uint8)
+        self.percent = percent_of_tissue(mask > 0, tissue)
+        caveat = " — not measurable on H&E" if self.stain is not None and self.stain.stain == "he" else ""
+        self.readout.setText(f"Fibrosis: {self.percent:.1f} % of tissue in the visible region{caveat} "
+                             f"({region.message()})")
+        old = next((l for l in self.viewer.layers if l.name == REGION_LAYER), None)
+        scale = tuple(slide_layer.scale)[-2:]
+        translate = region_translate(region, scale, tuple(slide_layer.translate)[-2:])
+        if old is not None and old.data.shape == mask.shape and tuple(old.translate) == translate:
+            old.data = mask  # the sliders moved: same place, new threshold
+            return
+        if old is not None:
+            self.viewer.layers.remove(old)
+        self.viewer.add_labels(mask, name=REGION_LAYER, scale=scale, translate=translate, opacity=0.6,
+                               colormap=labels_colormap("fibrosis predicted"),
+                               metadata={WORKSPACE_META: "result:region-fibrosis"})
+        self.viewer.layers.selection.active = slide_layer
 
     @guarded
     def tune_from_layer(self):
