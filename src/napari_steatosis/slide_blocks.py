@@ -166,11 +166,6 @@ def steatosis_model(spec: MethodSpec):
     raise SteatosisError(f"unknown method {spec.steatosis!r}; use unet or classical")
 
 
-def _unet_scales(model) -> list[float]:
-    """The scales the U-Net runs at (its working scale times each fused scale of its card)."""
-    return [model.scale * f for f in getattr(model, "fuse_scales", [1.0])]
-
-
 def _margins(spec: MethodSpec, model, shape: tuple[int, int]) -> tuple[int, int, int, int]:
     """(top, left, bottom, right) px of neighbours a block of ``shape`` needs."""
     if spec.steatosis == "classical":
@@ -183,10 +178,10 @@ def _margins(spec: MethodSpec, model, shape: tuple[int, int]) -> tuple[int, int,
     m = IN_MARGIN + CONTEXT
     rows, cols = padded_extent(shape, model.tile)
     need = [m, m, rows - shape[0] - m, cols - shape[1] - m]
-    for s in _unet_scales(model):  # resized per block: ~96 px of context at the net's scale
+    for s in model.scales:  # resized per block: ~96 px of context at the net's scale
         if s != 1.0:
             need = [max(n, HALO, 16 * int(np.ceil(96 / (16 * min(s, 1.0))))) for n in need]
-    if getattr(model, "complete_min_cover", None) is not None:  # white regions decided whole
+    if model.complete_min_cover is not None:  # white regions decided whole
         need = [max(n, HALO) for n in need]
     return tuple(need)
 
@@ -205,15 +200,13 @@ def block_masks(plan: SlidePlan, slide: Slide, box, cancelled=None) -> dict[str,
     if spec.steatosis == "unet":
         from .unet.patches import prepare_image  # noqa: PLC0415
         from .quantify import NET_LOCK  # noqa: PLC0415 (threads of a dask worker take turns on the network)
-        from .unet.predict import predict_padded, predict_probability  # noqa: PLC0415
-
         from .unet import IN_MARGIN  # noqa: PLC0415
-        from .unet.predict import CONTEXT, padded_extent  # noqa: PLC0415
+        from .unet.predict import CONTEXT, padded_extent, predict_padded, predict_probability  # noqa: PLC0415
 
         prepared = prepare_image(window, plan.limits)
         prob = None
         with NET_LOCK:
-            for s in _unet_scales(model):  # fused by maximum, as Detector.probability does
+            for s in model.scales:  # fused by maximum, as Detector.probability does
                 if s == 1.0:  # the 16 px grid and context of one big image, no work on the margins
                     m = IN_MARGIN + CONTEXT
                     rows, cols = padded_extent((h, w), model.tile)
@@ -224,7 +217,7 @@ def block_masks(plan: SlidePlan, slide: Slide, box, cancelled=None) -> dict[str,
                                             scale=s)[top:top + h, left:left + w]
                 prob = p if prob is None else np.maximum(prob, p)
         fat = prob >= model.threshold
-        if getattr(model, "complete_min_cover", None) is not None:
+        if model.complete_min_cover is not None:
             from .unet.complete import complete_to_white  # noqa: PLC0415
 
             whole = np.zeros(window.shape[:2], bool)

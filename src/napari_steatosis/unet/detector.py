@@ -112,17 +112,22 @@ class Detector:
 
         return f"U-Net ({device_description()}, {self.settings})"
 
+    @property
+    def scales(self) -> list[float]:
+        """The resize factors the network runs at: the working scale times each fused scale."""
+        return [self.scale * f for f in self.fuse_scales]
+
     def probability(self, rgb: np.ndarray, progress: Callable[[int, int], None] | None = None,
                     cancelled: Callable[[], bool] | None = None) -> np.ndarray:
         """Steatosis probability (float32, H x W) of an RGB uint8 image, at the image's size."""
         from .predict import predict_probability  # noqa: PLC0415
 
-        n = len(self.fuse_scales)
+        n = len(self.scales)
         out = None
-        for k, f in enumerate(self.fuse_scales):
+        for k, s in enumerate(self.scales):
             step = None if progress is None else (lambda d, t, k=k: progress(k * t + d, n * t))
             p = predict_probability(self.model, rgb, self.tile, progress=step, cancelled=cancelled,
-                                    scale=check_scale(self.scale * f))
+                                    scale=check_scale(s))
             out = p if out is None else np.maximum(out, p)
         return out
 
