@@ -101,13 +101,38 @@ def test_tiled_prediction_equals_whole_image_prediction(model):
     rgb = rng.integers(0, 256, (300, 341, 3), dtype=np.uint8)
     whole = predict_probability(model, rgb, tile=2000)  # one tile
     (th, tw), (kh, kw), origins = tile_plan((300, 341), 268)
-    assert (th, tw) == (268, 268) and (kh, kw) == (112, 112) and len(origins) == 3 * 4
+    assert (th, tw) == (268, 252) and (kh, kw) == (112, 96) and len(origins) == 3 * 4  # balanced: 3 x 100, 4 x 85
     assert all(r % 16 == 0 and c % 16 == 0 for r, c in origins)  # same pooling grid in every tile
     tiled = predict_probability(model, rgb, tile=268)
     assert whole.shape == tiled.shape == (300, 341)
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
     # without the overlap the zero padding of the bottleneck shows at the seams
     assert np.abs(predict_probability(model, rgb, tile=268, context=0) - whole).max() > 1e-5
+
+
+def test_inference_runs_a_keras_model_as_one_graph_with_the_eager_answer(model):
+    import gc
+    import weakref
+
+    import tensorflow as tf
+
+    from napari_steatosis.unet.predict import inference
+
+    run = inference(model)
+    assert isinstance(run, tf.types.experimental.PolymorphicFunction) and inference(model) is run  # made once
+    x = np.random.default_rng(3).uniform(0, 255, (1, 300, 316, 3)).astype(np.float32)
+    for shape in ((300, 316), (284, 268)):  # a second tile shape retraces and still answers right
+        xs = x[:, :shape[0], :shape[1]]
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(run(xs)),
+                                   keras.ops.convert_to_numpy(model(xs, training=False)), atol=1e-5)
+    stand_in = _WhiteFinder()
+    assert inference(stand_in)(x).shape == stand_in(x).shape  # not Keras: called as it is
+    other = build_unet()
+    inference(other)(x[:, :124, :124])
+    gone = weakref.ref(other)
+    del other
+    gc.collect()
+    assert gone() is None  # the cache does not keep a model alive
 
 
 def test_best_threshold_picks_the_separating_value():
@@ -334,6 +359,9 @@ def test_tile_plan_covers_the_image_on_the_pooling_grid():
         assert all(r % 16 == 0 and c % 16 == 0 for r, c in origins)
         assert th - 120 - 2 * 16 >= kh or len(rows) == 1  # kept block plus context fits in the output
     assert tile_plan((100, 100), 1036) == ((252, 252), (100, 100), [(0, 0)])
+    # tiles of equal size, not full ones and a sliver: 4096 px in 5 x 832 (not 4 x 880 + 576), 988 px input
+    (th, tw), (kh, kw), origins = tile_plan((4096, 1760), 1036)
+    assert (th, kh, tw, kw) == (988, 832, 1036, 880) and len(origins) == 5 * 2
     with pytest.raises(ValueError, match="too small for a context"):
         tile_plan((1000, 1000), 124, context=16)
 
