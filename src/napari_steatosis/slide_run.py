@@ -25,25 +25,37 @@ import numpy as np
 from .data.atomic import atomic_write
 from .data.pyramid import WORK_MARK, write_pyramid
 from .data.slides import image_stem
+from .errors import Cancelled
 from .slide_blocks import BLOCK, MethodSpec, SlidePlan, count_vacuoles, plan_slide, run_blocks
 
 VACUOLE_COLUMNS = ["vacuole", "area_px", "equivalent_diameter_px", "centroid_x", "centroid_y", "type",
                    "area_um2", "equivalent_diameter_um"]
 
 
-def write_outputs(plan: SlidePlan, out: Path, stem: str, progress=None) -> dict[str, Path]:
-    """The plan's block results as pyramidal OME-TIFFs, ``{name: path}``."""
+def _check(cancelled):
+    """A per-tile progress callback that stops a writer (between two tiles) once ``cancelled()``."""
+    def check(done: int, total: int) -> None:
+        if cancelled is not None and cancelled():
+            raise Cancelled("slide analysis cancelled")
+
+    return check
+
+
+def write_outputs(plan: SlidePlan, out: Path, stem: str, cancelled=None) -> dict[str, Path]:
+    """The plan's block results as pyramidal OME-TIFFs, ``{name: path}``; ``cancelled()`` stops it between tiles,
+    leaving no new file."""
     written = {}
     for name in plan.outputs():
         arr = plan.array(name)
         path = out / f"{stem}.{name}.ome.tif"
         write_pyramid(path, plan.shape, lambda r0, r1, c0, c1, a=arr: a[r0:r1, c0:c1], mpp=plan.mpp,
-                      downsample="area" if name == "probability" else "nearest", name=f"{stem} {name}")
+                      downsample="area" if name == "probability" else "nearest", name=f"{stem} {name}",
+                      progress=_check(cancelled))
         written[name] = path
     return written
 
 
-def _vacuole_outputs(plan: SlidePlan, out: Path, stem: str, pixel_size_um, macro_cutoff) -> dict:
+def _vacuole_outputs(plan: SlidePlan, out: Path, stem: str, pixel_size_um, macro_cutoff, cancelled=None) -> dict:
     """Pass 2 streamed to ``<stem>.vacuoles.csv`` and ``<stem>.steatosis.geojson``: memory holds one block."""
     cols = [c for c in VACUOLE_COLUMNS if pixel_size_um or not c.endswith("um2") and not c.endswith("_um")]
     n = macro_px = 0
@@ -55,6 +67,7 @@ def _vacuole_outputs(plan: SlidePlan, out: Path, stem: str, pixel_size_um, macro
         fgeo.write('{"type": "FeatureCollection", "features": [')
         first = True
         for i in range(len(plan.boxes)):
+            _check(cancelled)(i, len(plan.boxes))
             ((rows, feats),) = count_vacuoles(plan, [i], pixel_size_um, macro_cutoff)
             for r in rows:
                 n += 1
@@ -111,7 +124,7 @@ def analyse_slide(
     try:
         plan = plan_slide(path, work, spec, block, pixel_size_um)
         blocks = _pass_1(plan, progress, cancelled)
-        files = write_outputs(plan, out, stem)
+        files = write_outputs(plan, out, stem, cancelled)
         tissue_px = sum(b["tissue_px"] for b in blocks)
         px = plan.mpp
         res: dict = dict(tissue_px=tissue_px)
@@ -119,7 +132,7 @@ def analyse_slide(
             fat_px = sum(b["steatosis_px"] for b in blocks)
             res.update(steatosis_px=fat_px, steatosis_pct=round(100.0 * fat_px / tissue_px, 4) if tissue_px else 0.0)
             if vacuoles:
-                v = _vacuole_outputs(plan, out, stem, px, macro_cutoff)
+                v = _vacuole_outputs(plan, out, stem, px, macro_cutoff, cancelled)
                 d = v["diameters"]
                 res.update(n_vacuoles=v["n_vacuoles"], median_diameter_px=round(float(np.median(d)), 2) if len(d) else 0.0,
                            macro_share_pct=round(100.0 * v["macro_px"] / fat_px, 2) if fat_px else 0.0)
