@@ -116,3 +116,17 @@ def pytest_terminal_summary(terminalreporter, config):
 
 def pytest_collection_finish(session):
     session.config.stash[_ITEMS] = list(session.items)
+
+
+@pytest.fixture
+def look_at():
+    """``look_at(viewer, slide_layer, row, col, zoom=1)``: napari's camera on level-0 pixel (row, col) of a slide
+    layer (untranslated) at ``zoom`` screen px per level-0 px; returns the level-0 box ``(r0, c0, r1, c1)`` shown."""
+    def look(viewer, layer, row, col, zoom=1.0):
+        mpp = layer.scale[-1]
+        viewer.camera.center = (row * mpp, col * mpp)
+        viewer.camera.zoom = zoom / mpp
+        h, w = (s / 2 / zoom for s in viewer.canvas.size)
+        return int(np.floor(row - h)), int(np.floor(col - w)), int(np.ceil(row + h)), int(np.ceil(col + w))
+
+    return look

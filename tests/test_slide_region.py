@@ -94,7 +94,7 @@ def test_add_visible_region_refuses_without_a_slide_or_twice(slide_and_dataset):
     assert "open a whole slide first" in shown[-1]
 
 
-def test_fibrosis_runs_on_the_visible_region_and_lands_on_the_slide(slide_and_dataset):
+def test_fibrosis_runs_on_the_visible_region_and_lands_on_the_slide(slide_and_dataset, look_at, qtbot):
     from napari_steatosis.fibrosis import fibrosis_mask
     from napari_steatosis.preprocess import tissue_mask
     from napari_steatosis.widgets.fibrosis_widget import REGION_LAYER
@@ -102,13 +102,10 @@ def test_fibrosis_runs_on_the_visible_region_and_lands_on_the_slide(slide_and_da
     viewer, dock, annotate, folder, layer, shown = slide_and_dataset
     fib = dock.show_tab("Fibrosis")
     assert fib.region_btn.isEnabled() and "whole slide" in fib.readout.text()
-    mpp = layer.scale[-1]
-    viewer.camera.center = (1300 * mpp, 1700 * mpp)
-    viewer.camera.zoom = 1 / mpp
-    h, w = viewer.canvas.size
-    r0, c0 = int(np.floor(1300 - h / 2)), int(np.floor(1700 - w / 2))
-    r1, c1 = int(np.ceil(1300 + h / 2)), int(np.ceil(1700 + w / 2))
-    fib.region_btn.click()
+    r0, c0, r1, c1 = look_at(viewer, layer, 1300, 1700)
+    fib.region_btn.click()  # read in the background: napari stays responsive
+    assert not fib.region_btn.isEnabled()
+    qtbot.waitUntil(lambda: REGION_LAYER in viewer.layers, timeout=30000)
     region_layer = viewer.layers[REGION_LAYER]
     assert region_layer.data.shape == (r1 - r0, c1 - c0)
     # pixel (0, 0) of the result sits on level-0 pixel (r0, c0) of the slide, in world (µm) coordinates

@@ -171,3 +171,46 @@ def test_the_shipped_models_threshold_is_the_default(dock):
     card = json.loads(card_path(default_model.path()).read_text())
     assert w.threshold.value() == round(100 * card["threshold"])
     assert "validation Jaccard" in w.model_label.text()
+
+
+def test_on_a_slide_the_visible_region_and_the_whole_slide(dock, tiny_model, tmp_path, look_at, qtbot):
+    """A slide on screen: the network on the region on screen (drawn where it was read, the slider live on it),
+    then on every tissue block in a worker, its pyramid back as a multiscale labels layer."""
+    from napari_steatosis.data.synthetic_slide import write_synthetic_slide
+    from napari_steatosis.widgets.unet_run import REGION_LAYER
+
+    viewer, w, _, shown = dock
+    slide = write_synthetic_slide(tmp_path / "s.ome.tif", (512, 640), seed=5, truth=False)["slide"]
+    (layer,) = viewer.open(str(slide), plugin="napari-steatosis")
+    assert w.ws.multiscale and w.run_btn.isHidden() and not w.region_btn.isHidden()
+    w.load_model(tiny_model)
+    mpp = layer.scale[-1]
+    r0, c0, r1, c1 = look_at(viewer, layer, 250, 300, zoom=4)  # 4 screen px per level-0 px: a small region
+    box = w.run_on_visible_region()
+    assert box is not None and not w.region_btn.isEnabled()
+    qtbot.waitUntil(lambda: w.run_process is None, timeout=180000)
+    assert not shown, shown
+    region = viewer.layers[REGION_LAYER]
+    assert region.data.shape == (r1 - r0, c1 - c0)
+    assert np.allclose(region.translate, (r0 * mpp, c0 * mpp)) and np.allclose(region.scale, layer.scale)
+    w.threshold.setValue(1)
+    low = int(region.data.sum())
+    w.threshold.setValue(99)
+    assert viewer.layers[REGION_LAYER] is region and int(region.data.sum()) < low
+    assert "in the visible region" in w.readout.text()
+
+    panel = w.slide_panel
+    w.threshold.setValue(50)
+    job = panel.run(out=str(tmp_path / "out"))
+    assert job is not None
+    qtbot.waitUntil(lambda: panel.job is None, timeout=180000)
+    assert not shown, shown
+    assert "tensorflow" not in sys.modules and "keras" not in sys.modules
+    result = viewer.layers["s steatosis (U-Net, whole slide)"]
+    assert result.multiscale and tuple(result.data[0].shape) == (512, 640) and len(result.data) == 2
+    assert np.allclose(result.scale, layer.scale)
+    n = panel.numbers
+    assert int(np.count_nonzero(np.asarray(result.data[0]))) == n["steatosis_px"]
+    assert f"steatosis {n['steatosis_pct']:.2f} % of tissue" in panel.readout.text()
+    assert f"{n['n_vacuoles']} vacuoles" in panel.readout.text()
+    assert (tmp_path / "out" / "unet" / "s.steatosis.ome.tif").is_file()

@@ -1,10 +1,16 @@
 """Classical steatosis dock: train on point labels (dataset or current image), run on the image.
 
 Training and the run are background jobs (progress bar, Cancel; napari never freezes). The run's
-regions become the workspace's "classical" result, coloured by class and probability.
+regions become the workspace's "classical" result, coloured by class and probability. On a whole
+slide, "Run on visible region" predicts the level-0 region on screen in the background and draws it
+over the slide where it was read; "Run on the whole slide" (:class:`~.slide_panel.WholeSlidePanel`)
+runs the model over every tissue block in a worker process (the model goes to it as a .skops file).
 """
 
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path
 
 import numpy as np
 from qtpy.QtWidgets import (
@@ -27,11 +33,13 @@ from ..errors import Cancelled, SteatosisError
 from ..stain import require_colour
 from ..workspace import Result
 from .jobs import Job, guarded
-from .layers import NOT_STEATOSIS_POINTS, RESULT_LAYERS, STEATOSIS_POINTS
+from .layers import NOT_STEATOSIS_POINTS, RESULT_LAYERS, STEATOSIS_POINTS, region_colormap
+from .slide_panel import WholeSlidePanel, show_region_layer
 from .unet_run import steatosis_readout
-from .workspace_view import workspace_of
+from .workspace_view import view_of, visible_region, workspace_of
 
 RESULT_LAYER = RESULT_LAYERS["classical"][0]
+REGION_LAYER = "steatosis (classical, visible region)"
 TOP_FEATURES = 5
 
 
@@ -45,6 +53,17 @@ def _predict(model, rgb, progress=None, cancelled=None):
         raise Cancelled("classical run cancelled")
     progress(1, 1)
     return pred
+
+
+def _predict_region(model, slide_path, region, progress=None, cancelled=None):
+    """The classical prediction of a slide's level-0 region, read here (off the GUI thread)."""
+    from ..data.slides import open_slide  # noqa: PLC0415
+    from ..slide_region import read_region  # noqa: PLC0415
+
+    with open_slide(slide_path, warn_no_mpp=False) as slide:
+        rgb = read_region(slide, region)
+    require_colour(rgb, f"{Path(slide_path).name} ({region.message()})")
+    return _predict(model, rgb, progress, cancelled)
 
 
 FEATURE_GROUPS = {  # classical/features.py's names, by what a pathologist would call them
@@ -111,6 +130,10 @@ class ClassicalWidget(QWidget):
         self.load_btn = QPushButton("Load model…")
         self.save_btn = QPushButton("Save model…")
         self.run_btn = QPushButton("Run on current image")
+        self.region_btn = QPushButton("Run on visible region")
+        self.region_btn.setToolTip("a whole slide on screen: the model on its visible region at full resolution "
+                                   "(at most 4096 x 4096 px), drawn over the slide")
+        self._model_file = None  # (model, TemporaryDirectory, path): the model saved for whole-slide workers
         self.run_cancel_btn = QPushButton("Cancel")
         self.run_cancel_btn.setEnabled(False)
         self.run_progress = QProgressBar()
@@ -136,10 +159,13 @@ class ClassicalWidget(QWidget):
         layout.addLayout(row)
         row = QHBoxLayout()
         row.addWidget(self.run_btn)
+        row.addWidget(self.region_btn)
         row.addWidget(self.run_cancel_btn)
         layout.addLayout(row)
         layout.addWidget(self.run_progress)
         layout.addWidget(self.readout)
+        self.slide_panel = WholeSlidePanel(napari_viewer, "steatosis", "classical", "classical", self.slide_settings)
+        layout.addWidget(self.slide_panel)
         layout.addStretch(1)
 
         self.train_ds_btn.clicked.connect(lambda: self.train_from_dataset())
@@ -147,10 +173,27 @@ class ClassicalWidget(QWidget):
         self.load_btn.clicked.connect(lambda: self.load())
         self.save_btn.clicked.connect(lambda: self.save())
         self.run_btn.clicked.connect(lambda: self.run())
-        self.ws.image_changed.connect(lambda ws: self.readout.setText(""))
+        self.region_btn.clicked.connect(lambda: self.run_on_visible_region())
+        self.ws.image_changed.connect(self._on_image)
+        self._on_image(self.ws)
+
+    def _on_image(self, ws) -> None:
+        self.readout.setText("")
+        self.region_btn.setVisible(bool(ws.multiscale))
+        self.run_btn.setVisible(not ws.multiscale)
 
     def _buttons(self):
-        return [self.train_ds_btn, self.train_img_btn, self.run_btn, self.load_btn, self.save_btn]
+        return [self.train_ds_btn, self.train_img_btn, self.run_btn, self.region_btn, self.load_btn, self.save_btn]
+
+    def slide_settings(self) -> dict:
+        """The whole-slide worker's settings: this model, saved once to a temporary .skops file for it."""
+        if self.model is None:
+            raise SteatosisError("no model: train or load one first")
+        if self._model_file is None or self._model_file[0] is not self.model:
+            folder = tempfile.TemporaryDirectory(prefix="steatosis-classical-")
+            path = save_classifier(self.model, Path(folder.name) / "classical.skops")
+            self._model_file = (self.model, folder, path)
+        return dict(method="classical", model=str(self._model_file[2]))
 
     @guarded
     def train_from_dataset(self, folder: str | None = None):
@@ -209,6 +252,8 @@ class ClassicalWidget(QWidget):
         """Predict the current image in a background job (progress, Cancel); the result goes to the workspace."""
         if self.model is None:
             raise SteatosisError("no model: train or load one first")
+        if self.ws.multiscale:
+            raise SteatosisError(f"{self.ws.name} is a whole slide: Run on visible region, or Run on the whole slide")
         rgb = np.asarray(self.ws.rgb)
         require_colour(rgb, self.ws.name)
         image = self.ws.image
@@ -216,6 +261,29 @@ class ClassicalWidget(QWidget):
                        disable=self._buttons(), desc="Classical steatosis", progress_bar=self.run_progress,
                        cancel_button=self.run_cancel_btn)
         return self.job
+
+    @guarded
+    def run_on_visible_region(self):
+        """The model on the slide's level-0 region on screen (read and predicted in the background)."""
+        if self.model is None:
+            raise SteatosisError("no model: train or load one first")
+        slide_path, region, layer = visible_region(view_of(self.viewer))
+        image = self.ws.image
+        self.job = Job(_predict_region, self.model, slide_path, region,
+                       on_done=lambda pred: self._show_region(pred, image, region, layer), disable=self._buttons(),
+                       desc="Classical steatosis (visible region)", progress_bar=self.run_progress,
+                       cancel_button=self.run_cancel_btn)
+        return self.job
+
+    def _show_region(self, pred, image, region, slide_layer) -> None:
+        if self.ws.image is not image:
+            return
+        self.last_prediction = pred
+        probs = {r["region"]: r["probability"] for r in pred.table}
+        show_region_layer(self.viewer, REGION_LAYER, pred.labels, region, slide_layer, region_colormap(probs),
+                          "result:region-classical")
+        self.readout.setText(f"{steatosis_readout(pred.percent)} in the visible region; {len(pred.table)} vacuoles "
+                             f"({region.message()})")
 
     def _show(self, pred, image) -> None:
         if self.ws.image is not image:  # the user moved on while it ran

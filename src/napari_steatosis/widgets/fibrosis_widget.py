@@ -4,8 +4,10 @@ Works on the workspace's current image; the overlay is the workspace's "fibrosis
 The stain is detected from colour statistics (``stain.py``): the dock says when the preset
 does not fit the stain, that fibrosis is not measurable by hue on H&E, and refuses grey-scale.
 Hue is shown in degrees with a colour swatch (OpenCV stores it as 0-179, half the degrees).
-On a whole slide, "Run on visible region" reads the region on screen at level 0 and draws its mask
-over the slide (translated to where it was read); the sliders then re-threshold that region.
+On a whole slide, "Run on visible region" reads the region on screen at level 0 (in the background) and
+draws its mask over the slide (translated to where it was read); the sliders then re-threshold that region.
+"Run on the whole slide" (:class:`~.slide_panel.WholeSlidePanel`) runs these thresholds over every tissue
+block of the slide in a worker process and shows its pyramidal mask and fibrosis % of tissue.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from qtpy.QtWidgets import (
 from ..errors import SteatosisError
 from ..fibrosis import FibrosisThresholds, fibrosis_mask, preset, threshold_hsv, to_hsv, tune_from_dataset, tune_thresholds
 from ..preprocess import percent_of_tissue, tissue_mask
-from ..slide_region import read_region, region_translate
+from ..slide_region import read_region
 from ..stain import detect_stain, preset_warning
 from ..workspace import Result
 from .jobs import guarded, run_job
-from .layers import FIBROSIS_MASK, WORKSPACE_META, labels_colormap
+from .layers import FIBROSIS_MASK, labels_colormap
+from .slide_panel import WholeSlidePanel, show_region_layer
 from .workspace_view import view_of, visible_region, workspace_of
 
 REGION_LAYER = "fibrosis (visible region)"
@@ -49,6 +52,15 @@ def _slider_text(name: str, value: int) -> str:
         colour = QColor.fromHsv(min(2 * value, 359), 200, 230).name()
         return f"<span style='color:{colour}; font-size:14px'>■</span> {2 * value}°"
     return f"{round(100 * value / 255)} %"
+
+
+def _read_visible(slide_path, region):
+    """A slide region's pixels, tissue and stain (run off the GUI thread)."""
+    from ..data.slides import open_slide  # noqa: PLC0415
+
+    with open_slide(slide_path, warn_no_mpp=False) as slide:
+        rgb = read_region(slide, region)
+    return rgb, tissue_mask(rgb), detect_stain(rgb)
 
 
 class FibrosisWidget(QWidget):
@@ -113,6 +125,9 @@ class FibrosisWidget(QWidget):
         layout.addLayout(form)
         layout.addWidget(self.region_btn)
         layout.addWidget(self.readout)
+        self.slide_panel = WholeSlidePanel(napari_viewer, "fibrosis", "fibrosis", "fibrosis",
+                                           lambda: dict(method="none", fibrosis=self.thresholds().to_dict()))
+        layout.addWidget(self.slide_panel)
         buttons = QHBoxLayout()
         buttons.addWidget(self.tune_layer_btn)
         buttons.addWidget(self.tune_ds_btn)
@@ -217,18 +232,21 @@ class FibrosisWidget(QWidget):
 
     @guarded
     def run_on_visible_region(self):
-        """Fibrosis on the slide's region on screen (level 0), drawn over the slide where it was read."""
-        from ..data.slides import open_slide  # noqa: PLC0415
-
+        """Fibrosis on the slide's region on screen (level 0), read in the background, drawn over the slide
+        where it was read. Returns the job."""
         slide_path, region, layer = visible_region(view_of(self.viewer))
-        with open_slide(slide_path, warn_no_mpp=False) as slide:
-            rgb = read_region(slide, region)
-        self.stain = detect_stain(rgb)
+        image = self.ws.image
+        return run_job(_read_visible, slide_path, region, on_done=lambda r: self._region_read(r, region, layer, image),
+                       disable=[self.region_btn], desc="Reading the visible region")
+
+    def _region_read(self, read, region, layer, image) -> None:
+        if self.ws.image is not image:  # the user moved on while it was read
+            return
+        rgb, tissue, self.stain = read
         self.stain_label.setText(f"stain (visible region): {self.stain.describe()}")
         self._show_warning()
-        self._region = (rgb, tissue_mask(rgb), region, layer)
+        self._region = (rgb, tissue, region, layer)
         self._show_region()
-        return region
 
     def _show_region(self) -> None:
         rgb, tissue, region, slide_layer = self._region
@@ -242,18 +260,8 @@ class FibrosisWidget(QWidget):
         caveat = " — not measurable on H&E" if self.stain is not None and self.stain.stain == "he" else ""
         self.readout.setText(f"Fibrosis: {self.percent:.1f} % of tissue in the visible region{caveat} "
                              f"({region.message()})")
-        old = next((l for l in self.viewer.layers if l.name == REGION_LAYER), None)
-        scale = tuple(slide_layer.scale)[-2:]
-        translate = region_translate(region, scale, tuple(slide_layer.translate)[-2:])
-        if old is not None and old.data.shape == mask.shape and tuple(old.translate) == translate:
-            old.data = mask  # the sliders moved: same place, new threshold
-            return
-        if old is not None:
-            self.viewer.layers.remove(old)
-        self.viewer.add_labels(mask, name=REGION_LAYER, scale=scale, translate=translate, opacity=0.6,
-                               colormap=labels_colormap("fibrosis predicted"),
-                               metadata={WORKSPACE_META: "result:region-fibrosis"})
-        self.viewer.layers.selection.active = slide_layer
+        show_region_layer(self.viewer, REGION_LAYER, mask, region, slide_layer, labels_colormap("fibrosis predicted"),
+                          "result:region-fibrosis")
 
     @guarded
     def tune_from_layer(self):

@@ -168,12 +168,13 @@ class ProcessJob(QObject):
     runs. ``on_event(event)`` gets every JSON event; ``on_done(job)`` runs once at the end with
     ``job.exit_code``, ``job.cancelled`` and ``job.error`` (the worker's ``{"event": "error"}``
     message or the last line of stderr, None when it succeeded). ``stop="terminate"`` lets the
-    process finish cleanly (a training run keeps its best epoch); ``"kill"`` stops it at once.
+    process finish cleanly (a training run keeps its best epoch); ``"kill"`` stops it at once;
+    with ``kill_after_s`` a terminated process that is still running that much later is killed.
     """
 
     def __init__(self, args: Sequence[str], *, on_event: Callable | None = None, on_done: Callable | None = None,
                  disable: Sequence = (), progress_bar=None, cancel_button=None, desc: str = "working",
-                 stop: str = "kill", parent=None):
+                 stop: str = "kill", kill_after_s: float | None = None, parent=None):
         import sys  # noqa: PLC0415
 
         from napari.utils import progress  # noqa: PLC0415
@@ -188,7 +189,7 @@ class ProcessJob(QObject):
         self.error: str | None = None
         self._worker_error: str | None = None
         self._reader = JsonLines()
-        self._on_event, self._on_done, self._stop = on_event, on_done, stop
+        self._on_event, self._on_done, self._stop, self._kill_after_s = on_event, on_done, stop, kill_after_s
         self._disable, self._bar, self._cancel = list(disable), progress_bar, cancel_button
         self.process = QProcess(self)
         self.process.setProgram(sys.executable)
@@ -207,7 +208,15 @@ class ProcessJob(QObject):
         self.cancelled = True
         if self._stop == "terminate":
             self.process.terminate()
+            if self._kill_after_s is not None:
+                from qtpy.QtCore import QTimer  # noqa: PLC0415
+
+                QTimer.singleShot(int(1000 * self._kill_after_s), self._kill_if_running)
         else:
+            self.process.kill()
+
+    def _kill_if_running(self) -> None:
+        if not self.finished:
             self.process.kill()
 
     def _read_stdout(self) -> None:

@@ -5,6 +5,10 @@ through a :class:`~.jobs.ProcessJob`): TensorFlow and Qt 6 in one process crash 
 systems, and a process can be stopped at once. The result goes into the workspace as the
 "unet" result (probability map and thresholded mask); the threshold slider re-thresholds
 it without running the network again. Changing image drops the result and its number.
+
+On a whole slide, "Run on visible region" has the worker read the level-0 region on screen and
+draws its mask over the slide where it was read (the slider re-thresholds it too); "Run on the
+whole slide" (:class:`~.slide_panel.WholeSlidePanel`) runs the model over every tissue block.
 """
 
 from __future__ import annotations
@@ -32,7 +36,11 @@ from ..preprocess import percent_of_tissue, tissue_mask
 from ..stain import require_colour
 from ..workspace import Result
 from .jobs import ProcessJob, guarded, notify_error, notify_info
-from .workspace_view import workspace_of
+from .layers import labels_colormap
+from .slide_panel import WholeSlidePanel, show_region_layer
+from .workspace_view import view_of, visible_region, workspace_of
+
+REGION_LAYER = "steatosis (U-Net, visible region)"
 
 
 def model_card(path):
@@ -55,12 +63,16 @@ class UNetRunPanel(QGroupBox):
         self.job: ProcessJob | None = None
         self.prob = self.tissue = None
         self.percent: float | None = None
+        self._region = None  # (Region, slide layer) when the probability is of a slide's visible region
 
         self.model_label = QLabel("model: shipped default")
         self.model_label.setWordWrap(True)
         self.load_btn = QPushButton("Load model…")
         self.default_btn = QPushButton("Use default")
         self.run_btn = QPushButton("Run on current image")
+        self.region_btn = QPushButton("Run on visible region")
+        self.region_btn.setToolTip("a whole slide on screen: the U-Net on its visible region at full resolution "
+                                   "(at most 4096 x 4096 px), drawn over the slide; the threshold follows it")
         self.cancel_run_btn = QPushButton("Cancel")
         self.cancel_run_btn.setEnabled(False)
         self.run_progress = QProgressBar()
@@ -91,6 +103,7 @@ class UNetRunPanel(QGroupBox):
         row.addWidget(self.run_btn)
         row.addWidget(self.cancel_run_btn)
         lay.addLayout(row)
+        lay.addWidget(self.region_btn)
         lay.addWidget(self.run_progress)
         row = QHBoxLayout()
         row.addWidget(QLabel("threshold"))
@@ -99,16 +112,25 @@ class UNetRunPanel(QGroupBox):
         lay.addLayout(row)
         lay.addWidget(self.readout)
         lay.addWidget(self.device_label)
+        self.slide_panel = WholeSlidePanel(napari_viewer, "steatosis", "unet", "U-Net", self.slide_settings)
+        lay.addWidget(self.slide_panel)
 
         self.load_btn.clicked.connect(lambda: self.load_model())
         self.default_btn.clicked.connect(lambda: self.set_model_path(None))
         self.run_btn.clicked.connect(lambda: self.run())
+        self.region_btn.clicked.connect(lambda: self.run_on_visible_region())
         self.threshold.valueChanged.connect(lambda _: self.apply_threshold())
         self.ws.image_changed.connect(self._on_image)
+        self._on_image(self.ws)
         try:  # the shipped model's threshold from its card, quietly if it is missing
             self._apply_card(model_card(None))
         except SteatosisError:
             pass
+
+    def slide_settings(self) -> dict:
+        """The whole-slide worker's settings: this model, threshold and scale."""
+        return dict(method="unet", model=self.model_path, threshold=self.threshold.value() / 100,
+                    scale=self.scale.value())
 
     @property
     def run_process(self):
@@ -148,21 +170,37 @@ class UNetRunPanel(QGroupBox):
         if self.job is not None:
             raise SteatosisError("a prediction is already running")
         if self.ws.multiscale:
-            raise SteatosisError(f"{self.ws.name} is a whole slide: run `steatosis quantify` on it (a field at a time)")
+            raise SteatosisError(f"{self.ws.name} is a whole slide: Run on visible region, or Run on the whole slide")
         rgb = np.asarray(self.ws.rgb)
         if rgb.dtype != np.uint8:
             raise SteatosisError(f"'{self.ws.name}' is {rgb.dtype}; the U-Net needs an 8-bit RGB image")
         require_colour(rgb, self.ws.name)
         self._tmp = tempfile.TemporaryDirectory(prefix="steatosis-unet-")
-        src, out = Path(self._tmp.name) / "image.npy", Path(self._tmp.name) / "prob.npy"
+        src = Path(self._tmp.name) / "image.npy"
         np.save(src, rgb, allow_pickle=False)
-        self._run_for, self._run_out, self._device = self.ws.image, out, "?"
-        args = ["-m", "napari_steatosis.unet.worker", "--input", str(src), "--output", str(out),
+        return self._start(["--input", str(src)], None)
+
+    @guarded
+    def run_on_visible_region(self):
+        """The U-Net on the slide's level-0 region on screen, read and predicted by the worker process."""
+        if self.job is not None:
+            raise SteatosisError("a prediction is already running")
+        slide_path, region, layer = visible_region(view_of(self.viewer))
+        self._tmp = tempfile.TemporaryDirectory(prefix="steatosis-unet-")
+        self._tissue_out = Path(self._tmp.name) / "tissue.npy"
+        return self._start(["--slide", str(slide_path), "--region", f"{region.r0},{region.c0},{region.r1},{region.c1}",
+                            "--tissue-output", str(self._tissue_out)], (region, layer))
+
+    def _start(self, source: list, region):
+        out = Path(self._tmp.name) / "prob.npy"
+        self._run_for, self._run_out, self._device, self._run_region = self.ws.image, out, "?", region
+        args = ["-m", "napari_steatosis.unet.worker", *source, "--output", str(out),
                 "--scale", f"{self.scale.value():g}"]
         if self.model_path:
             args += ["--model", self.model_path]
         self.job = ProcessJob(args, on_event=self._on_event, on_done=self._done,
-                              disable=(self.run_btn, self.load_btn, self.default_btn), progress_bar=self.run_progress,
+                              disable=(self.run_btn, self.region_btn, self.load_btn, self.default_btn),
+                              progress_bar=self.run_progress,
                               cancel_button=self.cancel_run_btn, desc="U-Net prediction", parent=self)
         return self.job
 
@@ -186,7 +224,9 @@ class UNetRunPanel(QGroupBox):
                 notify_info("U-Net result dropped: the image changed while it ran")
             else:
                 self.prob = np.load(self._run_out, allow_pickle=False)
-                self.tissue = tissue_mask(self.ws.rgb)
+                self._region = self._run_region
+                self.tissue = (tissue_mask(self.ws.rgb) if self._region is None
+                               else np.load(self._tissue_out, allow_pickle=False))
                 self.device_label.setText(f"ran on {self._device}")
                 self.apply_threshold()
         finally:
@@ -199,10 +239,19 @@ class UNetRunPanel(QGroupBox):
             return
         mask = (self.prob >= t) & self.tissue
         self.percent = percent_of_tissue(mask, self.tissue)
+        if self._region is not None:
+            region, slide_layer = self._region
+            show_region_layer(self.viewer, REGION_LAYER, mask.astype(np.uint8), region, slide_layer,
+                              labels_colormap("steatosis predicted"), "result:region-unet")
+            self.readout.setText(f"{steatosis_readout(self.percent)} in the visible region (threshold {t:.2f}; "
+                                 f"{region.message()})")
+            return
         self.ws.set_result(Result("unet", mask, self.percent, probability=self.prob,
                                   description=f"U-Net, threshold {t:.2f}"))
         self.readout.setText(f"{steatosis_readout(self.percent)} (threshold {t:.2f})")
 
     def _on_image(self, ws) -> None:
-        self.prob = self.tissue = self.percent = None
+        self.prob = self.tissue = self.percent = self._region = None
         self.readout.setText("")
+        self.region_btn.setVisible(bool(ws.multiscale))
+        self.run_btn.setVisible(not ws.multiscale)

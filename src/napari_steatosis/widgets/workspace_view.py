@@ -310,18 +310,25 @@ class WorkspaceView:
             self.viewer.bind_key(key, None, overwrite=True)
 
 
-def visible_region(view: "WorkspaceView"):
-    """``(slide path, level-0 Region on screen, slide layer)`` for the current image, a slide of our reader."""
+def slide_on_screen(view: "WorkspaceView"):
+    """``(slide path, slide layer)`` of the current image, a slide of our reader; else a clear message."""
     from ..errors import SteatosisError  # noqa: PLC0415
-    from ..slide_region import visible_box  # noqa: PLC0415
 
     ws, layer = view.ws, view.image_layer()
     slide_path = layer.metadata.get("steatosis_slide") if layer is not None else None
     if not ws.multiscale or slide_path is None:
         raise SteatosisError("open a whole slide first (File > Open, or File > Open Sample > liver whole slide)")
+    return Path(slide_path), layer
+
+
+def visible_region(view: "WorkspaceView"):
+    """``(slide path, level-0 Region on screen, slide layer)`` for the current image, a slide of our reader."""
+    from ..slide_region import visible_box  # noqa: PLC0415
+
+    slide_path, layer = slide_on_screen(view)
     cam = view.viewer.camera
-    region = visible_box(cam.center, cam.zoom, view.viewer.canvas.size, ws.shape, layer.scale, layer.translate)
-    return Path(slide_path), region, layer
+    region = visible_box(cam.center, cam.zoom, view.viewer.canvas.size, view.ws.shape, layer.scale, layer.translate)
+    return slide_path, region, layer
 
 
 def plain_click(view: "WorkspaceView", event, handler) -> None:

@@ -1,0 +1,155 @@
+"""The docks on a whole slide, through napari: "Run on the whole slide" (a worker process with progress by
+block and Cancel, its pyramidal result back as a multiscale labels layer) and "Run on visible region".
+No TensorFlow in this process: the U-Net runs in worker processes (see test_slide_unet_dock.py)."""
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_steatosis.data.slides import open_slide
+from napari_steatosis.sample import sample_slide_path
+
+
+@pytest.fixture(scope="module")
+def tiny_slide(tmp_path_factory):
+    from napari_steatosis.data.synthetic_slide import write_synthetic_slide
+
+    return write_synthetic_slide(tmp_path_factory.mktemp("slide") / "tiny.ome.tif", (640, 896), seed=3)["slide"]
+
+
+@pytest.fixture
+def dock(make_napari_viewer, monkeypatch, tmp_path):
+    from napari_steatosis.widgets import jobs, slide_panel
+    from napari_steatosis.widgets.steatosis_dock import SteatosisDock
+
+    shown = []
+    monkeypatch.setattr(jobs, "notify_error", lambda exc: shown.append(jobs.user_message(exc)))
+    monkeypatch.setattr(slide_panel, "notify_error", lambda exc: shown.append(jobs.user_message(exc)))
+    monkeypatch.setattr(slide_panel, "notify_info", shown.append)
+    asked = []
+    out = tmp_path / "results"
+    monkeypatch.setattr(slide_panel.QFileDialog, "getExistingDirectory",
+                        staticmethod(lambda *a, **k: asked.append(a) or str(out)))
+    viewer = make_napari_viewer()
+    d = SteatosisDock(viewer)
+    viewer.window.add_dock_widget(d, name="Steatosis")
+    return viewer, d, out, shown, asked
+
+
+def open_slide_layer(viewer, path):
+    (layer,) = viewer.open(str(path), plugin="napari-steatosis")
+    return layer
+
+
+def test_fibrosis_on_the_whole_slide_is_a_job_whose_pyramid_comes_back_multiscale(dock, tiny_slide, qtbot):
+    import dask.array as da
+
+    viewer, d, out, shown, asked = dock
+    fib = d.show_tab("Fibrosis")
+    panel = fib.slide_panel
+    assert panel.isHidden()  # no slide on screen: no whole-slide button
+    layer = open_slide_layer(viewer, tiny_slide)
+    assert d.ws.multiscale and not panel.isHidden() and panel.run_btn.isEnabled()
+    panel.block = 256  # 3 x 4 blocks of this 640 x 896 px slide (one is glass)
+    layer.translate = (45.0, -18.0)  # a slide moved on the canvas: its result must land on it
+    panel.run_btn.click()
+    assert len(asked) == 1  # the results' folder, asked once
+    assert panel.job is not None and not panel.run_btn.isEnabled() and panel.cancel_btn.isEnabled()
+    qtbot.waitUntil(lambda: panel.job is None, timeout=60000)
+    assert not shown, shown
+    written = out / "fibrosis" / "tiny.fibrosis.ome.tif"
+    assert written.is_file()
+    result = viewer.layers["tiny fibrosis (fibrosis, whole slide)"]
+    with tifffile.TiffFile(written) as tif:
+        shapes = [lv.shape[:2] for lv in tif.series[0].levels]
+    assert len(shapes) > 1 and shapes[0] == (640, 896)
+    assert result.multiscale and [tuple(lv.shape) for lv in result.data] == shapes  # every level, lazily
+    assert all(isinstance(lv, da.Array) for lv in result.data)
+    assert np.allclose(result.scale, layer.scale) and np.allclose(result.translate, layer.translate)
+    assert layer.scale[-1] == pytest.approx(0.9)  # the slide's µm
+    with open_slide(written) as mask:
+        fib_px = int(np.count_nonzero(mask.read(0, 0, 640, 896)[..., 0]))
+    level0 = np.asarray(result.data[0])
+    assert fib_px > 0 and int(np.count_nonzero(level0)) == fib_px
+    n = panel.numbers
+    assert n["fibrosis_px"] == fib_px and n["fibrosis_pct"] == pytest.approx(100 * fib_px / n["tissue_px"], abs=1e-3)
+    text = panel.readout.text()
+    assert f"fibrosis {n['fibrosis_pct']:.2f} % of tissue" in text and f"tissue {n['tissue_mm2']:.2f} mm²" in text
+    assert str(out / "fibrosis") in text
+    # the thresholds of the sliders are the ones run: a stricter saturation marks less
+    fib.sliders["sat_min"].setValue(fib.sliders["sat_min"].value() + 80)
+    panel.run_btn.click()
+    assert len(asked) == 1  # the same folder again
+    qtbot.waitUntil(lambda: panel.job is None, timeout=60000)
+    again = viewer.layers["tiny fibrosis (fibrosis, whole slide)"]
+    assert panel.numbers["fibrosis_px"] < fib_px and int(np.count_nonzero(np.asarray(again.data[0]))) < fib_px
+    assert [l.name for l in viewer.layers].count(again.name) == 1
+    viewer.open_sample("napari-steatosis", "trichrome")  # another image: the slide's result goes with it
+    assert again.name not in viewer.layers and panel.isHidden() and panel.readout.text() == ""
+
+
+def test_cancel_stops_the_worker_and_leaves_no_output(dock, qtbot):
+    viewer, d, out, shown, asked = dock
+    open_slide_layer(viewer, sample_slide_path())
+    panel = d.show_tab("Fibrosis").slide_panel
+    panel.block = 256  # 10 x 14 blocks: seconds of work
+    job = panel.run(out=str(out))
+    qtbot.waitUntil(lambda: any(e.get("event") == "block" for e in job.events), timeout=60000)
+    assert panel.progress.maximum() > 1 and not panel.progress.isHidden()
+    panel.cancel_btn.click()
+    qtbot.waitUntil(lambda: panel.job is None, timeout=30000)
+    assert job.cancelled and job.exit_code == 130 and job.events[-1] == {"event": "cancelled"}
+    blocks = [e for e in job.events if e.get("event") == "block"]
+    assert blocks[-1]["done"] < blocks[-1]["total"] and not any(e.get("event") == "done" for e in job.events)
+    assert list((out / "fibrosis").iterdir()) == []  # no result, no temporary file or folder left behind
+    assert "cancelled" in panel.readout.text() and panel.run_btn.isEnabled() and not panel.cancel_btn.isEnabled()
+    assert not [l for l in viewer.layers if "whole slide" in l.name]
+    assert not any("failed" in m for m in shown), shown
+
+
+def test_classical_runs_on_the_visible_region_and_the_whole_slide(dock, small_dataset, tiny_slide, look_at, qtbot):
+    from napari_steatosis.classical.pipeline import predict_steatosis, train_classical
+    from napari_steatosis.widgets.classical_widget import REGION_LAYER
+
+    viewer, d, out, shown, asked = dock
+    classical = d.show_tab("Classical")
+    classical.set_model(train_classical(small_dataset, "logreg", n_iter=2))
+    layer = open_slide_layer(viewer, sample_slide_path())
+    assert not classical.region_btn.isHidden() and classical.run_btn.isHidden()
+    mpp = layer.scale[-1]
+    r0, c0, r1, c1 = look_at(viewer, layer, 1300, 1700)
+    classical.region_btn.click()
+    assert classical.job is not None  # in the background
+    qtbot.waitUntil(lambda: classical.job.finished, timeout=60000)
+    region_layer = viewer.layers[REGION_LAYER]
+    assert region_layer.data.shape == (r1 - r0, c1 - c0)
+    assert np.allclose(region_layer.translate, (r0 * mpp, c0 * mpp))
+    assert np.allclose(region_layer.data_to_world((10, 20)), layer.data_to_world((r0 + 10, c0 + 20)))
+    with open_slide(sample_slide_path()) as slide:
+        expected = predict_steatosis(classical.model, slide.read(r0, c0, r1, c1))
+    assert np.array_equal(region_layer.data > 0, expected.mask)
+    assert "in the visible region" in classical.readout.text()
+
+    open_slide_layer(viewer, tiny_slide)  # the whole of a small slide: seconds
+    panel = classical.slide_panel
+    panel.block = 320
+    panel.run_btn.click()
+    qtbot.waitUntil(lambda: panel.job is None, timeout=120000)
+    assert not shown, shown
+    result = viewer.layers["tiny steatosis (classical, whole slide)"]
+    assert result.multiscale and tuple(result.data[0].shape) == (640, 896) and len(result.data) == 2
+    n = panel.numbers
+    assert int(np.count_nonzero(np.asarray(result.data[0]))) == n["steatosis_px"] > 0
+    assert (out / "classical" / "tiny.vacuoles.csv").is_file()
+    assert f"steatosis {n['steatosis_pct']:.2f} % of tissue" in panel.readout.text()
+    assert f"{n['n_vacuoles']} vacuoles" in panel.readout.text() and n["n_vacuoles"] > 0
+
+
+def test_whole_slide_refuses_without_a_slide_or_a_model(dock):
+    viewer, d, out, shown, asked = dock
+    viewer.open_sample("napari-steatosis", "trichrome")
+    d.panels["Classical"].slide_panel.run(out=str(out))
+    assert "open a whole slide first" in shown[-1]
+    open_slide_layer(viewer, sample_slide_path())
+    d.panels["Classical"].slide_panel.run(out=str(out))
+    assert "no model" in shown[-1] and d.panels["Classical"].slide_panel.job is None
