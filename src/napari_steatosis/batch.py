@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -228,6 +229,8 @@ def _run_on_cluster(client, task: ImageTask, jobs: Sequence[Job], out: Path, fin
 
 def on_dask_worker() -> bool:
     """Whether this code runs inside a task of a dask worker."""
+    if "distributed" not in sys.modules:  # a worker has imported it; importing it here costs ~1 s
+        return False
     try:
         from distributed import get_worker  # noqa: PLC0415
 

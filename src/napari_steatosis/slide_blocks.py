@@ -88,7 +88,19 @@ class SlidePlan:
         H, W = self.shape
         rows = np.minimum((np.arange(r0, r1) * (th / H)).astype(np.int64), th - 1)
         cols = np.minimum((np.arange(c0, c1) * (tw / W)).astype(np.int64), tw - 1)
-        return self.tissue[np.ix_(rows, cols)]
+        if len(rows) == 0 or len(cols) == 0 or np.any(np.diff(rows) < 0) or np.any(np.diff(cols) < 0):
+            return self.tissue[np.ix_(rows, cols)]
+        # rows and cols ascend: repeat each thumbnail pixel as often as it is picked (a copy, not a gather)
+        sub = self.tissue[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        return sub.repeat(np.bincount(rows - rows[0]), axis=0).repeat(np.bincount(cols - cols[0]), axis=1)
+
+    def has_tissue(self, r0: int, c0: int, r1: int, c1: int) -> bool:
+        """Whether :meth:`tissue_block` of the region has any tissue, from the thumbnail pixels it picks."""
+        th, tw = self.tissue.shape
+        H, W = self.shape
+        a0, a1 = (min(int(r * (th / H)), th - 1) for r in (r0, r1 - 1))
+        b0, b1 = (min(int(c * (tw / W)), tw - 1) for c in (c0, c1 - 1))
+        return bool(self.tissue[a0:a1 + 1, b0:b1 + 1].any())
 
 
 def thumbnail(slide: Slide, max_side: int = THUMB_SIDE) -> np.ndarray:
@@ -143,7 +155,7 @@ def plan_slide(path: str | os.PathLike, work: str | os.PathLike, spec: MethodSpe
     plan = SlidePlan(str(path), str(work), (H, W), block, [], 0, limits, tissue, spec, mpp)
     grid = [(r0, c0, min(r0 + block, H), min(c0 + block, W)) for r0 in range(0, H, block) for c0 in range(0, W, block)]
     plan.n_grid = len(grid)
-    plan.boxes = [b for b in grid if plan.tissue_block(*b).any()]
+    plan.boxes = [b for b in grid if plan.has_tissue(*b)]
     Path(work).mkdir(parents=True, exist_ok=True)
     for name in plan.outputs():
         zarr.create_array(store=str(Path(work) / name), shape=(H, W), chunks=(chunk_side(block),) * 2,

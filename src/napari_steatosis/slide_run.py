@@ -26,7 +26,7 @@ from .data.atomic import atomic_write
 from .data.pyramid import WORK_MARK, write_pyramid
 from .data.slides import image_stem
 from .errors import Cancelled
-from .slide_blocks import BLOCK, MethodSpec, SlidePlan, count_vacuoles, plan_slide, run_blocks
+from .slide_blocks import BLOCK, MethodSpec, SlidePlan, chunk_side, count_vacuoles, plan_slide, run_blocks
 
 VACUOLE_COLUMNS = ["vacuole", "area_px", "equivalent_diameter_px", "centroid_x", "centroid_y", "type",
                    "area_um2", "equivalent_diameter_um"]
@@ -50,7 +50,8 @@ def write_outputs(plan: SlidePlan, out: Path, stem: str, cancelled=None) -> dict
         path = out / f"{stem}.{name}.ome.tif"
         write_pyramid(path, plan.shape, lambda r0, r1, c0, c1, a=arr: a[r0:r1, c0:c1], mpp=plan.mpp,
                       downsample="area" if name == "probability" else "nearest", name=f"{stem} {name}",
-                      progress=_check(cancelled))
+                      progress=_check(cancelled),
+                      tile=chunk_side(plan.block))  # TIFF tiles = the arrays' chunks: each read decodes one chunk
         written[name] = path
     return written
 

@@ -85,8 +85,9 @@ def write_pyramid(
         shutil.rmtree(stale, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix=f".{path.name}.", suffix=WORK_MARK, dir=path.parent) as work, \
             atomic_write(path) as tmp:
+        # chunks of half a tile: each halved tile fills one chunk whole (no chunk read back and rewritten)
         stores = [zarr.create_array(store=str(Path(work) / f"level{k}"), shape=s + extra,
-                                    chunks=(tile, tile) + extra, dtype=np.uint8, fill_value=0)
+                                    chunks=(tile // 2, tile // 2) + extra, dtype=np.uint8, fill_value=0)
                   for k, s in enumerate(shapes) if k > 0]
 
         def tiles(k: int):
