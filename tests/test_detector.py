@@ -88,3 +88,67 @@ def test_worker_process_uses_the_detector(saved_model, image, tmp_path, capsys):
     assert events[0]["event"] == "device" and events[0]["scale"] == 1.0 and events[-1]["event"] == "done"
     det = Detector.load(saved_model, scale=2)
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), det.probability(rgb), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def he_field(tmp_path_factory):
+    from napari_steatosis.data.synthetic import generate_image
+
+    rgb = generate_image(np.random.default_rng(4), (240, 320), "he", 0.15, 0.0).rgb
+    path = tmp_path_factory.mktemp("he") / "he.png"
+    write_image(path, rgb)
+    return path, rgb
+
+
+def test_auto_scale_brings_the_nuclei_into_the_cards_range(saved_model, he_field, image):
+    from napari_steatosis.errors import SteatosisError
+    from napari_steatosis.magnification import nucleus_diameter_px
+    from napari_steatosis.unet import Detector
+    from napari_steatosis.unet.predict import predict_probability
+
+    det = Detector.load(saved_model)  # working scale 0.5, no nucleus sizes on its card
+    with pytest.raises(SteatosisError, match="--scale auto needs a model whose card records"):
+        Detector(det.model, det.card, scale="auto")
+    _, rgb = he_field
+    d = nucleus_diameter_px(rgb)
+    # at the working scale 0.5 the field's nuclei measure d/2; the card's range starts at 0.75 d
+    card = dict(det.card, nucleus_diameter_px=dict(median=d, range=[0.75 * d, 2 * d], images=3))
+    auto = Detector(det.model, card, scale="auto")
+    assert "scale auto (nuclei into" in auto.description
+    prob = auto.probability(rgb)
+    assert auto.last_scale == pytest.approx(0.75) and auto.last_scale_note is None
+    np.testing.assert_allclose(prob, predict_probability(det.model, rgb, scale=auto.last_scale), atol=1e-6)
+    with pytest.raises(SteatosisError, match="a slide needs --scale as a number"):
+        auto.scales  # noqa: B018 (slides take one scale for all their blocks)
+    # inside the range: the working scale; noise has no nuclei: the working scale, and why
+    inside = Detector(det.model, dict(card, nucleus_diameter_px=dict(range=[0.25 * d, d])), scale="auto")
+    inside.probability(rgb)
+    assert inside.last_scale == pytest.approx(0.5) and inside.last_scale_note is None
+    auto.probability(image[1])
+    assert auto.last_scale == 0.5 and "cannot estimate the magnification" in auto.last_scale_note
+
+
+def test_predict_scale_auto_says_what_it_chose(saved_model, he_field, tmp_path, capsys):
+    from napari_steatosis.cli import main
+    from napari_steatosis.magnification import nucleus_diameter_px
+    from napari_steatosis.unet.card import load_card, save_model
+    from napari_steatosis.unet.detector import Detector
+
+    path, rgb = he_field
+    assert main(["predict", str(path), "--model", str(saved_model), "--out", str(tmp_path / "p0"),
+                 "--scale", "auto"]) == 2
+    assert "--scale auto needs a model whose card" in capsys.readouterr().err
+    d = nucleus_diameter_px(rgb)
+    det = Detector.load(saved_model)
+    model = tmp_path / "nuclei.keras"
+    save_model(det.model, model, dict(load_card(saved_model), nucleus_diameter_px=dict(range=[d, 2 * d])))
+    assert main(["predict", str(path), "--model", str(model), "--out", str(tmp_path / "p"), "--scale", "auto"]) == 0
+    err = capsys.readouterr().err
+    assert "scale auto (nuclei into" in err and "scale auto: 1 images measured, factors x1 to x1" in err
+    record = json.loads((tmp_path / "p" / "records" / "he.predict.json").read_text())
+    assert record["result"]["scale"] == pytest.approx(1.0)
+    auto = Detector(det.model, dict(det.card, nucleus_diameter_px=dict(range=[d, 2 * d])), scale="auto")
+    np.testing.assert_array_equal(read_mask(tmp_path / "p" / "he.steatosis.png", rgb.shape[:2]), auto.mask(rgb))
+    with pytest.raises(SystemExit):
+        main(["predict", str(path), "--out", str(tmp_path / "p2"), "--scale", "big"])
+    assert "expected a number above 0 or 'auto'" in capsys.readouterr().err

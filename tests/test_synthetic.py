@@ -29,6 +29,22 @@ def test_masks_match_pixels(stain):
         assert not img.fibrosis.any()
 
 
+def test_hazy_veils_more_vacuoles_and_leaves_the_default_alone():
+    def paint(seed, **kw):
+        return generate_image(np.random.default_rng(seed), (300, 400), "he", 0.3, 0.0, **kw)
+
+    plain, hazy = paint(6), paint(6, hazy=True)
+    assert np.array_equal(paint(6).rgb, plain.rgb)  # the default's random stream is untouched
+
+    def veiled(img):  # share of the fat (away from its blurred edges) that is visibly tinted
+        core = cv2.erode(img.steatosis.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        sat = cv2.cvtColor(img.rgb, cv2.COLOR_RGB2HSV)[..., 1][core]
+        return np.mean(sat > 15)
+
+    assert veiled(hazy) > veiled(plain) + 0.1
+    assert hazy.steatosis.any() and (hazy.steatosis == paint(6, hazy=True).steatosis).all()
+
+
 def test_points_fall_in_their_class():
     img = generate_image(np.random.default_rng(5), (360, 480), "trichrome", 0.15, 0.1, glass_edge=True)
     pos = np.round(img.points.positive).astype(int)

@@ -77,6 +77,16 @@ _positive_int = _positive(int, "a whole number above 0")
 _positive_float = _positive(float, "a number above 0")
 
 
+def _scale(text: str):
+    """--scale: a number above 0, or 'auto' (from the size of the image's nuclei)."""
+    if text == "auto":
+        return text
+    try:
+        return _positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a number above 0 or 'auto', got {text!r}") from None
+
+
 def _add_batch_args(s) -> None:
     g = s.add_argument_group("cohorts (see README: running a study on a cluster)")
     g.add_argument("--scheduler", metavar="ADDRESS",
@@ -147,7 +157,7 @@ def cmd_sample(a) -> int:
 
     ds = write_sample_dataset(a.out, a.patients, a.per_patient, a.seed, a.size, a.stain, a.image_format,
                               progress=_progress(a.patients * a.per_patient, "generating"), splits=a.splits,
-                              zoom=a.zoom)
+                              zoom=a.zoom, hazy=a.hazy)
     print(f"wrote {len(ds)} images of {len(ds.patients)} patients to {Path(a.out).resolve()}")
     return 0
 
@@ -343,14 +353,30 @@ def cmd_predict(a) -> int:
 
             det = task.load()
             _say(f"U-Net on {device_description()}, threshold {det.threshold:.3f}"
-                 f"{' (from the model card)' if det.threshold_from_card else ''}, scale {det.scale:g}")
+                 f"{' (from the model card)' if det.threshold_from_card else ''}, {det.scale_text}")
         batch = run_batch(task, jobs_of(sources), out, client=client, resume=a.resume,
                           progress=_progress(len(sources), "predict"), on_failure=_on_failure,
                           block_progress=_blocks_bar())
     _close_bars()
     write_failures(out, batch.failures)
     print(f"wrote {len(batch.results)} steatosis masks to {out.resolve()}")
+    if a.scale == "auto":
+        _say_auto_scales([r for _, r in batch.results])
     return _batch_summary(len(batch.results), batch.failures, out, batch.skipped)
+
+
+def _say_auto_scales(results: list[dict]) -> None:
+    """What --scale auto chose, in one or two lines (each image's factor is in OUT/records)."""
+    chosen = [r for r in results if r.get("scale") is not None]
+    if not chosen:
+        return
+    failed = [r for r in chosen if r.get("scale_note")]
+    measured = sorted(r["scale"] for r in chosen if not r.get("scale_note"))
+    if measured:
+        _say(f"scale auto: {len(measured)} images measured, factors x{measured[0]:.3g} to x{measured[-1]:.3g} "
+             "(per image in the records folder)")
+    if failed:
+        _say(f"scale auto: {len(failed)} images ran at the model's working scale: {failed[0]['scale_note']}")
 
 
 def cmd_evaluate(a) -> int:
@@ -447,6 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="image file type (masks are always PNG; default: %(default)s)")
     s.add_argument("--zoom", type=_zoom, default=(0.8, 1.25),
                    help="MIN,MAX magnification per patient; 1 = hepatocytes of 24-32 px (default: 0.8,1.25)")
+    s.add_argument("--hazy", action="store_true",
+                   help="more variety in vacuoles (for training): half under a pink veil of up to 0.65, rims from none "
+                        "to the usual")
     s.add_argument("--splits", type=_counts, help="TRAIN,VAL,TEST patient counts written to the split column "
                                                   "(default: no column; tools then split 60/20/20 by seed)")
     s.add_argument("--slide", type=_slide_size, metavar="HxW",
@@ -525,9 +554,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="model file (U-Net: .keras, default: the shipped model; classical: required)")
     s.add_argument("--threshold", type=float, help="U-Net decision threshold (default: the model card's)")
     s.add_argument("--tile", type=int, default=1036, help="U-Net input tile size (16k+12; default: %(default)s)")
-    s.add_argument("--scale", type=_positive_float, default=1.0,
+    s.add_argument("--scale", type=_scale, default=1.0,
                    help="resize images by this factor before the U-Net, on top of the working scale in the model "
-                        "card (e.g. 0.5 for images at 2x the magnification of the model's training data); default: 1")
+                        "card (e.g. 0.5 for images at 2x the magnification of the model's training data); 'auto': "
+                        "per H&E image, from the size of its nuclei, when they fall outside the range of the model's "
+                        "training images (images only, not slides); default: 1")
     _add_batch_args(s)
     s.set_defaults(func=cmd_predict)
 
@@ -563,7 +594,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fibrosis", choices=["none", "trichrome", "sirius-red"], default="none",
                    help="also measure fibrosis with this preset (default: %(default)s)")
     s.add_argument("--threshold", type=float, help="U-Net decision threshold (default: the model card's)")
-    s.add_argument("--scale", type=_positive_float, default=1.0, help="U-Net: resize images by this factor first (see predict)")
+    s.add_argument("--scale", type=_scale, default=1.0, help="U-Net: resize images by this factor first, or 'auto' "
+                                                            "(see predict)")
     s.add_argument("--json-progress", action="store_true", help="report progress as JSON lines (for the napari dock)")
     _add_batch_args(s)
     s.set_defaults(func=cmd_quantify)

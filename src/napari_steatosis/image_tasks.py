@@ -52,6 +52,7 @@ class PredictTask:
         if self.method == "unet":
             with NET_LOCK:
                 prob = model.probability(rgb)
+                chosen = dict(scale=model.last_scale, scale_note=model.last_scale_note) if model.auto_scale else {}
             mask = model.mask(rgb, prob)
             write_mask(out / f"{job.stem}.steatosis.png", mask)
             if self.probability:  # float32, 4 bytes a pixel: only when asked
@@ -59,6 +60,7 @@ class PredictTask:
 
                 with atomic_write(out / f"{job.stem}.probability.tif") as tmp:
                     tifffile.imwrite(tmp, prob.astype(np.float32), compression="zlib")
+            return dict(steatosis_px=int(np.count_nonzero(mask)), **chosen)
         else:
             from .classical.pipeline import predict_steatosis  # noqa: PLC0415
 

@@ -139,8 +139,14 @@ def generate_image(
     cell_size: float | None = None,
     glass_edge: bool | None = None,
     label_fraction: float = 0.8,
+    hazy: bool = False,
 ) -> SyntheticImage:
-    """Paint one image. ``steatosis_level`` is the target share of tissue that is fat (0..0.6)."""
+    """Paint one image. ``steatosis_level`` is the target share of tissue that is fat (0..0.6).
+
+    ``hazy``: more variety in how vacuoles look (for training): half of them under a pink veil
+    of up to 0.65 (out of focus, lipid stain) in a colour between the haze and the cytoplasm,
+    and a rim from none to the usual; off, the random stream and the images are as before.
+    """
     if stain not in STAINS:
         raise SteatosisError(f"unknown stain {stain!r}; use one of {', '.join(STAINS)}")
     h, w = shape
@@ -318,11 +324,16 @@ def generate_image(
                 area += np.pi * r2 * r2
     vac = np.zeros((h, w), np.uint8)
     haze_layer = np.zeros((h, w), np.float32)
+    haze_share, haze_max, haze_colour, rim_alpha = 0.4, 0.5, pal["haze"], 0.35
+    if hazy:  # its own stream, so that the default images stay as they were
+        vr = np.random.default_rng(rng.integers(2**32))
+        haze_share, haze_max, rim_alpha = 0.5, 0.65, float(vr.uniform(0.0, 0.35))
+        haze_colour = pal["haze"] + vr.uniform(0, 0.7) * (pal["cytoplasm"] - pal["haze"])
     for (x, y, a, b, ang) in circles:
         cv2.ellipse(vac, (int(round(x)), int(round(y))), (int(round(a)), int(round(b))), ang, 0, 360, 1, -1)
-        if rng.random() < 0.4:  # out of focus or lipid-stained: a pink haze over the vacuole
+        if rng.random() < haze_share:  # out of focus or lipid-stained: a pink haze over the vacuole
             cv2.ellipse(haze_layer, (int(round(x)), int(round(y))), (int(a), int(b)), ang, 0, 360,
-                        float(rng.uniform(0.1, 0.5)), -1)
+                        float(rng.uniform(0.1, 0.5)) * haze_max / 0.5, -1)
     vac_b = vac.astype(bool) & ~glass
     rim = (cv2.dilate(vac, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))) > 0) & ~vac_b
 
@@ -333,7 +344,7 @@ def generate_image(
     _blend(canvas, coll_alpha, pal["collagen"] * (1 + 0.08 * fine[..., None]))
     _blend(canvas, cv2.GaussianBlur((inflam.astype(bool) & ~lumen_mask).astype(np.float32), (0, 0), 0.6),
            pal["nucleus"])
-    _blend(canvas, rim * 0.35, pal["border"])
+    _blend(canvas, rim * rim_alpha, pal["border"])
     white_tex = _WHITE * (1 + 0.008 * coarse[..., None])
     for m in (lumen_mask, tear_mask, round_mask):
         _blend(canvas, cv2.GaussianBlur(m.astype(np.float32), (0, 0), 0.7), white_tex)
@@ -345,7 +356,7 @@ def generate_image(
            pal["grain"] if rng.random() < 0.5 else pal["clear"] * 0.9)
     _blend(canvas, cv2.GaussianBlur(rbc.astype(np.float32), (0, 0), 0.6), pal["rbc"])
     _blend(canvas, cv2.GaussianBlur(vac_b.astype(np.float32), (0, 0), 0.6), white_tex)
-    _blend(canvas, haze_layer * vac_b, pal["haze"])
+    _blend(canvas, haze_layer * vac_b, haze_colour)
     glass_soft = cv2.GaussianBlur(glass.astype(np.float32), (0, 0), 1.0)
     _blend(canvas, glass_soft, _GLASS * (1 + 0.005 * coarse[..., None]))
 
@@ -435,6 +446,7 @@ def write_sample_dataset(
     progress: Callable[[int, int], None] | None = None,
     splits: tuple[int, int, int] | None = None,
     zoom: tuple[float, float] = (0.8, 1.25),
+    hazy: bool = False,
 ) -> Dataset:
     """Write a dataset folder (docs/dataset.md) of generated images with all their labels.
 
@@ -442,7 +454,8 @@ def write_sample_dataset(
     span grade 0 to grade 3, so per-patient numbers are worth correlating. ``splits`` =
     (train, val, test) patient counts fills the ``split`` column (in a shuffled patient order).
     ``zoom`` is the range of magnifications (per patient, log-uniform): 1 paints hepatocytes of
-    24-32 px, 2 of twice that, as a higher objective or scanner resolution would.
+    24-32 px, 2 of twice that, as a higher objective or scanner resolution would. ``hazy``: more
+    and stronger veils over vacuoles, rims from none to the usual (see :func:`generate_image`).
     """
     out = Path(out)
     if stain not in STAINS + ("mixed",):
@@ -476,7 +489,7 @@ def write_sample_dataset(
         fat_px = tissue_px = 0
         for i in range(per_patient):
             level = float(np.clip(levels[p] * rng.lognormal(0, 0.2), 0, 0.6))
-            img = zoomed(generate_image(rng, base, p_stain, level, fib_level, pal, cell), z, size)
+            img = zoomed(generate_image(rng, base, p_stain, level, fib_level, pal, cell, hazy=hazy), z, size)
             stem = f"{pid}_{i + 1:02d}"
             write_image(out / "images" / f"{stem}.{image_format}", img.rgb)
             write_mask(out / "labels" / f"{stem}.steatosis.png", img.steatosis)

@@ -15,7 +15,12 @@ What the card may say, all chosen on the validation split in training:
 - ``fuse_scales``: more factors (relative to the working scale) to run the network at, the
   probability being the maximum over them: small vacuoles at full size, big ones at half;
 - ``complete_min_cover``: complete detections to the white region they sit in when they cover
-  at least this share of it (see complete.py); absent or null: no completion.
+  at least this share of it (see complete.py); absent or null: no completion;
+- ``nucleus_diameter_px``: how large the training images' nuclei measure at the working scale
+  (magnification.py): ``median`` and ``range`` (10th to 90th percentile over the H&E training
+  images). With ``scale="auto"`` an image whose nuclei fall outside that range is resized so
+  that they measure its nearer end: an image of unknown magnification is brought into the
+  magnifications the model was trained on; one inside runs at the working scale.
 
 Importing this module does not import Keras; :meth:`Detector.load` does.
 """
@@ -52,7 +57,10 @@ class Detector:
 
     ``scale`` is the factor images are resized by before the network: the model card's working
     scale (``working_scale``, chosen in training; 1 for older models) times the user's own
-    correction for an image whose magnification differs from the training data's.
+    correction for an image whose magnification differs from the training data's. ``scale="auto"``
+    chooses that factor for each image from the size of its nuclei (the card's
+    ``nucleus_diameter_px`` range); where an image has too few nuclei to measure (or is not
+    H&E), it runs at the card's working scale and :attr:`last_scale_note` says why.
     """
 
     def __init__(self, model, card: dict | None = None, path: str | None = None, scale: float | None = None,
@@ -62,6 +70,19 @@ class Detector:
         self.card = dict(card or {})
         self.path = path
         self.working_scale = check_scale(self.card.get("working_scale", 1.0), "the card's working_scale")
+        self.auto_scale = scale == "auto"
+        if self.auto_scale:
+            nuclei = self.card.get("nucleus_diameter_px")
+            try:
+                self.nucleus_range = [float(v) for v in nuclei["range"]]
+            except (TypeError, KeyError, ValueError):
+                self.nucleus_range = None
+            if not self.nucleus_range or len(self.nucleus_range) != 2:
+                raise SteatosisError("--scale auto needs a model whose card records its training images' nucleus "
+                                     "size (nucleus_diameter_px; train-unet writes it for H&E training data); "
+                                     "give --scale a number instead")
+            scale = None
+        self.last_scale, self.last_scale_note = None, None
         self.user_scale = 1.0 if scale is None else check_scale(scale)
         self.scale = self.working_scale * self.user_scale
         self.threshold = check_threshold(self.card.get("threshold", 0.5) if threshold is None else threshold,
@@ -95,11 +116,19 @@ class Detector:
         return cls(model, card, path, scale, threshold, tile, complete, fuse)
 
     @property
+    def scale_text(self) -> str:
+        """The scale in words: a number, or how ``auto`` chooses it."""
+        if self.auto_scale:
+            lo, hi = self.nucleus_range
+            return f"scale auto (nuclei into {lo:g}-{hi:g} px, else x{self.working_scale:g})"
+        return f"scale {self.scale:g}"
+
+    @property
     def settings(self) -> str:
         """Threshold, scale, fusion and completion in words (no Keras needed)."""
         text = f"threshold {self.threshold:.3f}"
-        if self.scale != 1:
-            text += f", scale {self.scale:g}"
+        if self.auto_scale or self.scale != 1:
+            text += f", {self.scale_text}"
         if len(self.fuse_scales) > 1:
             text += f" fused with x{', x'.join(f'{f:g}' for f in self.fuse_scales if f != 1)}"
         if self.complete_min_cover is not None:
@@ -115,16 +144,34 @@ class Detector:
     @property
     def scales(self) -> list[float]:
         """The resize factors the network runs at: the working scale times each fused scale."""
+        if self.auto_scale:
+            raise SteatosisError("--scale auto measures each image's nuclei; a slide needs --scale as a number "
+                                 "(or its pixel size)")
         return [self.scale * f for f in self.fuse_scales]
+
+    def scales_for(self, rgb: np.ndarray) -> list[float]:
+        """The resize factors for this image: :attr:`scales`, or with ``scale="auto"`` its own
+        estimate (recorded in :attr:`last_scale` and, when it falls back, :attr:`last_scale_note`)."""
+        if not self.auto_scale:
+            return self.scales
+        from ..magnification import scale_to_nuclei  # noqa: PLC0415
+
+        try:
+            s, note = scale_to_nuclei(rgb, *self.nucleus_range, base=self.working_scale), None
+        except SteatosisError as exc:
+            s, note = self.working_scale, f"{exc}; ran at the model's working scale {self.working_scale:g}"
+        self.last_scale, self.last_scale_note = s, note
+        return [s * f for f in self.fuse_scales]
 
     def probability(self, rgb: np.ndarray, progress: Callable[[int, int], None] | None = None,
                     cancelled: Callable[[], bool] | None = None) -> np.ndarray:
         """Steatosis probability (float32, H x W) of an RGB uint8 image, at the image's size."""
         from .predict import predict_probability  # noqa: PLC0415
 
-        n = len(self.scales)
+        scales = self.scales_for(rgb)
+        n = len(scales)
         out = None
-        for k, s in enumerate(self.scales):
+        for k, s in enumerate(scales):
             step = None if progress is None else (lambda d, t, k=k: progress(k * t + d, n * t))
             p = predict_probability(self.model, rgb, self.tile, progress=step, cancelled=cancelled,
                                     scale=check_scale(s))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..magnification import HED, HED_INV, optical_density
 from ..preprocess import percentile_normalize
 from . import IN_MARGIN, PATCH
 
@@ -58,20 +59,16 @@ def jitter_colour(patch: np.ndarray, rng: np.random.Generator, hue=8, sat=(0.7, 
     return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
 
 
-# Ruifrok & Johnston's stain vectors (rows: haematoxylin, eosin, residual), optical density per RGB channel
-_HED = np.array([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]], np.float32)
-_HED /= np.linalg.norm(_HED, axis=1, keepdims=True)
-_HED_INV = np.linalg.inv(_HED).astype(np.float32)
 
 
 def jitter_stain(patch: np.ndarray, rng: np.random.Generator, sigma: float = 0.05, bias: float = 0.02) -> np.ndarray:
     """Scale and shift each stain's optical density (haematoxylin, eosin, residual) independently:
     one slide is bluer, another pinker or paler, as between labs (Tellez et al. 2018)."""
-    od = -np.log((patch.astype(np.float32) + 1.0) / 256.0)
-    conc = od.reshape(-1, 3) @ _HED_INV
+    od = optical_density(patch)
+    conc = od.reshape(-1, 3) @ HED_INV
     conc = conc * rng.uniform(1 - 3 * sigma, 1 + 3 * sigma, 3).astype(np.float32) \
         + rng.uniform(-bias, bias, 3).astype(np.float32)
-    od = np.maximum(conc @ _HED, 0).reshape(patch.shape)
+    od = np.maximum(conc @ HED, 0).reshape(patch.shape)
     return np.clip(256.0 * np.exp(-od) - 1.0, 0, 255).astype(np.uint8)
 
 

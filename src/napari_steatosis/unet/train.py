@@ -81,6 +81,21 @@ class Split:
     patients: set = field(default_factory=set)
     stains: set = field(default_factory=set)
     pixel_sizes: list = field(default_factory=list)
+    nuclei: list = field(default_factory=list)  # nucleus diameters (px) of the H&E images measured
+
+
+NUCLEUS_SAMPLE = 60  # images whose nuclei are measured for the card (spread over the dataset)
+
+
+def nucleus_card(diameters, scale: float) -> dict | None:
+    """The card's ``nucleus_diameter_px`` (see detector.py): median and 10-90th percentile range
+    of the training images' nucleus diameters at the working ``scale``; None without any."""
+    if not diameters:
+        return None
+    d = np.asarray(diameters, float) * scale
+    return dict(median=round(float(np.median(d)), 2),
+                range=[round(float(np.percentile(d, 10)), 2), round(float(np.percentile(d, 90)), 2)],
+                images=len(d))
 
 
 def vacuole_diameters(masks) -> tuple[np.ndarray, np.ndarray]:
@@ -122,9 +137,12 @@ def load_splits(dataset: Dataset, seed: int = 0) -> tuple[Split, Split]:
 
     Unlabelled images are skipped: a missing mask is not "no steatosis".
     """
+    from ..magnification import nucleus_diameter_px  # noqa: PLC0415
+
     splits = dataset.splits(seed)
     train, val = Split(), Split()
-    for rec in dataset.records:
+    every = max(1, len(dataset.records) // NUCLEUS_SAMPLE)
+    for k, rec in enumerate(dataset.records):
         part = {"train": train, "val": val}.get(splits[rec.stem])
         if part is None or not dataset.has_label(rec, "steatosis"):
             continue
@@ -135,6 +153,11 @@ def load_splits(dataset: Dataset, seed: int = 0) -> tuple[Split, Split]:
         part.patients.add(rec.patient)
         part.stains.add(rec.extra.get("stain", "unknown"))
         part.pixel_sizes.append(pixel_size_of(rec))
+        if k % every == 0 and str(rec.extra.get("stain", "")).lower() not in ("trichrome", "sirius-red"):
+            try:
+                part.nuclei.append(nucleus_diameter_px(rgb[..., :3], rec.stem))
+            except SteatosisError:  # not H&E after all, or too few nuclei: the card goes without
+                pass
     if not train.images:
         raise SteatosisError(f"{dataset.root}: no training image has a steatosis mask")
     if not val.images:
@@ -456,6 +479,7 @@ def _card(dataset, train, val, cfg, lrs, best, history, init_card, scale, loss_n
         best_epoch=best["epoch"],
         epochs_run=len(history),
         working_scale=scale,
+        nucleus_diameter_px=nucleus_card(train.nuclei + val.nuclei, scale),
         learning_rate=lrs[0],
         learning_rate_at_best=lrs[1],
         schedule=(f"Nadam, warm-up then cosine to 1/20 of the peak over "
