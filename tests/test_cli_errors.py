@@ -59,7 +59,7 @@ def test_an_output_folder_that_cannot_be_created_is_one_line(files, capsys):
     (["quantify", "x.png", "--out", "o", "--pixel-size", "0"], "--pixel-size: must be a number above 0"),
     (["quantify", "x.png", "--out", "o", "--macro-cutoff", "-3"], "--macro-cutoff: must be a number above 0"),
     (["quantify", "x.png", "--out", "o", "--workers", "-2"], "--workers: must be a whole number above 0"),
-    (["predict", "x.png", "--out", "o", "--scale", "nan"], "--scale: must be a number above 0"),
+    (["predict", "x.png", "--out", "o", "--scale", "nan"], "--scale: must be a number above 0 or 'auto'"),
     (["sample", "o", "--patients", "-1"], "--patients: must be a whole number above 0"),
     (["train-classical", "d", "--out", "m", "--n-iter", "0"], "--n-iter: must be a whole number above 0"),
 ])

@@ -128,7 +128,7 @@ def test_auto_scale_brings_the_nuclei_into_the_cards_range(saved_model, he_field
     assert auto.last_scale == 0.5 and "cannot estimate the magnification" in auto.last_scale_note
 
 
-def test_predict_scale_auto_says_what_it_chose(saved_model, he_field, tmp_path, capsys):
+def test_predict_scale_auto_says_what_it_chose(saved_model, he_field, image, tmp_path, capsys):
     from napari_steatosis.cli import main
     from napari_steatosis.magnification import nucleus_diameter_px
     from napari_steatosis.unet.card import load_card, save_model
@@ -142,13 +142,16 @@ def test_predict_scale_auto_says_what_it_chose(saved_model, he_field, tmp_path, 
     det = Detector.load(saved_model)
     model = tmp_path / "nuclei.keras"
     save_model(det.model, model, dict(load_card(saved_model), nucleus_diameter_px=dict(range=[d, 2 * d])))
-    assert main(["predict", str(path), "--model", str(model), "--out", str(tmp_path / "p"), "--scale", "auto"]) == 0
+    assert main(["predict", str(path), str(image[0]), "--model", str(model), "--out", str(tmp_path / "p"),
+                 "--scale", "auto"]) == 0
     err = capsys.readouterr().err
     assert "scale auto (nuclei into" in err and "scale auto: 1 images measured, factors x1 to x1" in err
+    assert ("scale auto: 1 images ran at the model's working scale; field: cannot estimate the magnification"
+            ) in err
     record = json.loads((tmp_path / "p" / "records" / "he.predict.json").read_text())
     assert record["result"]["scale"] == pytest.approx(1.0)
     auto = Detector(det.model, dict(det.card, nucleus_diameter_px=dict(range=[d, 2 * d])), scale="auto")
     np.testing.assert_array_equal(read_mask(tmp_path / "p" / "he.steatosis.png", rgb.shape[:2]), auto.mask(rgb))
     with pytest.raises(SystemExit):
         main(["predict", str(path), "--out", str(tmp_path / "p2"), "--scale", "big"])
-    assert "expected a number above 0 or 'auto'" in capsys.readouterr().err
+    assert "expected a number above 0 or 'auto', got 'big'" in capsys.readouterr().err

@@ -79,12 +79,7 @@ _positive_float = _positive(float, "a number above 0")
 
 def _scale(text: str):
     """--scale: a number above 0, or 'auto' (from the size of the image's nuclei)."""
-    if text == "auto":
-        return text
-    try:
-        return _positive_float(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected a number above 0 or 'auto', got {text!r}") from None
+    return text if text == "auto" else _positive(float, "a number above 0 or 'auto'")(text)
 
 
 def _add_batch_args(s) -> None:
@@ -361,22 +356,21 @@ def cmd_predict(a) -> int:
     write_failures(out, batch.failures)
     print(f"wrote {len(batch.results)} steatosis masks to {out.resolve()}")
     if a.scale == "auto":
-        _say_auto_scales([r for _, r in batch.results])
+        _say_auto_scales(batch.results)
     return _batch_summary(len(batch.results), batch.failures, out, batch.skipped)
 
 
-def _say_auto_scales(results: list[dict]) -> None:
+def _say_auto_scales(results: list) -> None:
     """What --scale auto chose, in one or two lines (each image's factor is in OUT/records)."""
-    chosen = [r for r in results if r.get("scale") is not None]
-    if not chosen:
-        return
-    failed = [r for r in chosen if r.get("scale_note")]
-    measured = sorted(r["scale"] for r in chosen if not r.get("scale_note"))
+    chosen = [(job.stem, r) for job, r in results if r.get("scale") is not None]
+    failed = [(stem, r) for stem, r in chosen if r.get("scale_note")]
+    measured = sorted(r["scale"] for _, r in chosen if not r.get("scale_note"))
     if measured:
         _say(f"scale auto: {len(measured)} images measured, factors x{measured[0]:.3g} to x{measured[-1]:.3g} "
              "(per image in the records folder)")
     if failed:
-        _say(f"scale auto: {len(failed)} images ran at the model's working scale: {failed[0]['scale_note']}")
+        stem, r = failed[0]
+        _say(f"scale auto: {len(failed)} images ran at the model's working scale; {stem}: {r['scale_note']}")
 
 
 def cmd_evaluate(a) -> int:

@@ -107,32 +107,34 @@ def _blob_diameters(h8: np.ndarray, stained: np.ndarray) -> np.ndarray:
     return d[keep]
 
 
-def nucleus_diameter_px(rgb: np.ndarray, name: str = "image") -> float:
-    """The median nucleus diameter of ``rgb`` in pixels; SteatosisError when it has too few nuclei."""
+def nucleus_diameter_px(rgb: np.ndarray, name: str | None = "image") -> float:
+    """The typical nucleus diameter of ``rgb`` in pixels; SteatosisError (starting with ``name``,
+    when given) when it cannot be measured."""
+    at = f"{name}: " if name else ""
     from .stain import detect_stain  # noqa: PLC0415
 
     guess = detect_stain(rgb)
     if guess.stain not in ("he", "uncertain"):
-        raise SteatosisError(f"{name}: cannot estimate the magnification of a {guess.name} image (nuclei are "
+        raise SteatosisError(f"{at}cannot estimate the magnification of a {guess.name} image (nuclei are "
                              f"measured in the haematoxylin of H&E); give the pixel size or a --scale number instead")
     d = nucleus_diameters(rgb)
     if len(d) < MIN_NUCLEI:
-        raise SteatosisError(f"{name}: cannot estimate the magnification, found {len(d)} nucleus-like blobs "
+        raise SteatosisError(f"{at}cannot estimate the magnification, found {len(d)} nucleus-like blobs "
                              f"(need {MIN_NUCLEI}); give the pixel size or a --scale number instead")
     size = typical(d)
     if size < MIN_TYPICAL_PX:
-        raise SteatosisError(f"{name}: cannot estimate the magnification, the nuclei are about {size:.1f} px across, "
+        raise SteatosisError(f"{at}cannot estimate the magnification, the nuclei are about {size:.1f} px across, "
                              f"too few pixels to measure; give the pixel size or a --scale number instead")
     return size
 
 
-def estimate_pixel_size_um(rgb: np.ndarray, name: str = "image", nucleus_um: float = NUCLEUS_UM) -> float:
+def estimate_pixel_size_um(rgb: np.ndarray, name: str | None = "image", nucleus_um: float = NUCLEUS_UM) -> float:
     """µm per pixel, taking the median nucleus as ``nucleus_um`` across (a rough ruler)."""
     return nucleus_um / nucleus_diameter_px(rgb, name)
 
 
 def scale_to_nuclei(rgb: np.ndarray, low_px: float, high_px: float | None = None, base: float = 1.0,
-                    name: str = "image", limits: tuple[float, float] = (0.05, 4.0)) -> float:
+                    name: str | None = "image", limits: tuple[float, float] = (0.05, 4.0)) -> float:
     """The factor to resize ``rgb`` by so that its nuclei measure between ``low_px`` and ``high_px``
     (one number: exactly that): ``base`` when at ``base`` they already do, else the factor that
     brings them to the nearer end (clipped to ``limits``)."""

@@ -120,7 +120,7 @@ class Detector:
         """The scale in words: a number, or how ``auto`` chooses it."""
         if self.auto_scale:
             lo, hi = self.nucleus_range
-            return f"scale auto (nuclei into {lo:g}-{hi:g} px, else x{self.working_scale:g})"
+            return f"scale auto (nuclei into {lo:.1f}-{hi:.1f} px, else x{self.working_scale:g})"
         return f"scale {self.scale:g}"
 
     @property
@@ -157,7 +157,7 @@ class Detector:
         from ..magnification import scale_to_nuclei  # noqa: PLC0415
 
         try:
-            s, note = scale_to_nuclei(rgb, *self.nucleus_range, base=self.working_scale), None
+            s, note = scale_to_nuclei(rgb, *self.nucleus_range, base=self.working_scale, name=None), None
         except SteatosisError as exc:
             s, note = self.working_scale, f"{exc}; ran at the model's working scale {self.working_scale:g}"
         self.last_scale, self.last_scale_note = s, note
