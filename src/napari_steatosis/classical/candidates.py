@@ -1,4 +1,5 @@
-"""Candidate regions: white (low saturation, high value) after the percentile normalisation,
+"""Candidate regions: white pixels after the percentile normalisation (a fixed low-saturation,
+high-value rule, or with ``local_level`` each region against its surroundings: see white.py),
 a small erosion to cut thin bridges between touching regions, then connected regions."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import numpy as np
 
 from ..errors import SteatosisError
 from ..preprocess import _check_rgb, percentile_normalize
+from .white import local_white
 
 
 @dataclass
@@ -18,6 +20,9 @@ class CandidateParams:
     val_min: int = 190  # HSV value (0..255) at least, after normalisation
     erosion: int = 1  # radius (px) of the erosion; regions grow back by it at prediction
     min_area: int = 10  # px, after erosion
+    # percent from a region's surroundings to its own level where its edge is cut (white.py);
+    # 0 = the fixed rule alone (models saved before it existed load with 0)
+    local_level: int = 0
 
     def __post_init__(self):
         for f in fields(self):
@@ -26,9 +31,16 @@ class CandidateParams:
                 raise SteatosisError(f"candidate parameter {f.name} must be a non-negative integer, got {v!r}")
         if self.sat_max > 255 or self.val_min > 255:
             raise SteatosisError("candidate sat_max and val_min must be within 0..255")
+        if self.local_level > 100:
+            raise SteatosisError("candidate local_level is a percentage: 0..100")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# what a new classical model is trained with (CandidateParams() stays the fixed rule that models
+# saved before local_level existed, and the U-Net's completion, were made with)
+TRAINING_DEFAULT = dict(local_level=60)
 
 
 @dataclass
@@ -49,8 +61,9 @@ def find_candidates(rgb: np.ndarray, params: CandidateParams | None = None,
     """``limits``: the grey normalisation levels when they are the slide's, not the image's own."""
     p = params or CandidateParams()
     rgb = _check_rgb(rgb)
-    hsv = cv2.cvtColor(percentile_normalize(rgb, limits=limits), cv2.COLOR_RGB2HSV)
-    white = cv2.inRange(hsv, (0, 0, p.val_min), (180, p.sat_max, 255))
+    norm = percentile_normalize(rgb, limits=limits)
+    hsv = cv2.cvtColor(norm, cv2.COLOR_RGB2HSV)
+    white = local_white(norm, hsv, p.sat_max, p.val_min, p.local_level).astype(np.uint8) * 255
     core = cv2.erode(white, _disk(p.erosion)) if p.erosion else white
     n, labels, stats, _ = cv2.connectedComponentsWithStats(core, connectivity=8, ltype=cv2.CV_32S)
     keep = np.zeros(n, bool)

@@ -24,6 +24,9 @@ from .candidates import CandidateParams
 from .features import FEATURES
 
 FORMAT = "napari-steatosis-classical"
+# 2: candidate_params may hold local_level (white.py); a version-1 file has none and loads with 0,
+# the fixed white rule it was trained with
+VERSION = 2
 CLASSIFIERS = ("gbt", "rf", "svm", "logreg")
 
 # Every type stored in a classifier file must match this allow-list (checked before loading).
@@ -156,7 +159,7 @@ def save_classifier(model: ClassicalModel, path: str | os.PathLike) -> Path:
     import skops.io as sio  # noqa: PLC0415
 
     path = Path(path)
-    meta = dict(format=FORMAT, version=1, classifier=model.classifier, features=model.features,
+    meta = dict(format=FORMAT, version=VERSION, classifier=model.classifier, features=model.features,
                 candidate_params=model.candidate_params.to_dict(), threshold=model.threshold,
                 summary=model.summary, saved=time.strftime("%Y-%m-%dT%H:%M:%S"))
     with atomic_write(path) as tmp:
@@ -186,6 +189,9 @@ def load_classifier(path: str | os.PathLike) -> ClassicalModel:
         raise SteatosisError(f"{path}: cannot read classifier ({type(exc).__name__}: {exc})") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise SteatosisError(f"{path}: not a napari-steatosis classifier")
+    if not isinstance(meta.get("version", 1), int) or meta.get("version", 1) > VERSION:
+        raise SteatosisError(f"{path}: made by a newer napari-steatosis (classifier format {meta.get('version')!r}, "
+                             f"this version reads up to {VERSION}); update napari-steatosis")
     if meta.get("features") != list(FEATURES):
         raise SteatosisError(f"{path}: made with another feature set ({len(meta.get('features', []))} features); "
                              "retrain it with this version")

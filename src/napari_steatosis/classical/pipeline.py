@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import Cancelled, SteatosisError
 from ..preprocess import percent_of_tissue, tissue_mask
-from .candidates import CandidateParams, find_candidates, grow_back
+from .candidates import TRAINING_DEFAULT, CandidateParams, find_candidates, grow_back
 from .features import region_features
 from .labels import labels_from_mask, labels_from_points
 from .model import ClassicalModel, importances, search
@@ -64,7 +64,7 @@ def train_classical(dataset, kind="gbt", n_iter=350, seed=0, params=None, progre
     """Train on the dataset's train and val patients (test patients are held out)."""
     splits = dataset.splits(split_seed)
     records = [r for r in dataset.records if splits[r.stem] != "test"]
-    params = params or CandidateParams()
+    params = params or CandidateParams(**TRAINING_DEFAULT)
     ex = dataset_examples(dataset, records, params, cancelled=cancelled,
                           progress=(lambda d, t: progress("features", d, t, None)) if progress else None)
     return fit_examples(ex, kind, n_iter, seed, params, progress, cancelled, source=str(dataset.root))
@@ -72,7 +72,7 @@ def train_classical(dataset, kind="gbt", n_iter=350, seed=0, params=None, progre
 
 def train_on_image(rgb, points, kind="gbt", n_iter=50, seed=0, params=None, progress=None, cancelled=None):
     """Train on one image's point labels (cross-validated by region: optimistic, says so)."""
-    params = params or CandidateParams()
+    params = params or CandidateParams(**TRAINING_DEFAULT)
     X, y = image_examples(rgb, points, None, params)
     if not len(y):
         raise SteatosisError("no labelled candidate region: put steatosis and not-steatosis points on white regions")

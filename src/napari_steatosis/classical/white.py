@@ -1,0 +1,70 @@
+"""Which pixels are white enough to be part of a vacuole.
+
+Fixed thresholds (saturation at most ``sat_max``, value at least ``val_min``) find clear white
+holes but miss vacuoles under a veil of stain (thick sections, blur: pale pink, not white). With
+``local_level`` (percent, 0 = off) a region counts by its contrast with what surrounds it:
+
+1. loose: pixels whose darkest channel is above the midpoint between the image's tissue
+   (median of the pixels that are not clearly white) and its white (median of those that are);
+2. per loose region, its own threshold at ``local_level`` % of the way from the level of the ring
+   around it to its own mean level; the region keeps the pixels above it, so a hazy vacuole is cut
+   at its own edge, and a pale halo around a white hole is not taken;
+3. clearly white pixels (the fixed rule) always count.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+RING = 3  # px: width of the ring around a region that gives its surrounding level
+CLEAR_WHITE_MIN = 50  # px of clearly white pixels needed to measure the image's white level
+
+
+def fixed_white(hsv: np.ndarray, sat_max: int, val_min: int) -> np.ndarray:
+    return cv2.inRange(hsv, (0, 0, val_min), (180, sat_max, 255)) > 0
+
+
+def image_levels(darkest: np.ndarray, clear: np.ndarray) -> tuple[float, float]:
+    """(tissue level, white level) of the darkest channel: medians of the not clearly white and the
+    clearly white pixels (255 when fewer than CLEAR_WHITE_MIN are clearly white)."""
+    hist_clear = np.bincount(darkest[clear], minlength=256)
+    hist_rest = np.bincount(darkest.ravel(), minlength=256) - hist_clear
+    white = _median(hist_clear) if hist_clear.sum() >= CLEAR_WHITE_MIN else 255.0
+    tissue = _median(hist_rest) if hist_rest.sum() else white
+    return tissue, white
+
+
+def _median(hist: np.ndarray) -> float:
+    """Median of uint8 values from their histogram (as np.median: the mean of the two middle ones)."""
+    c = np.cumsum(hist)
+    n = int(c[-1])
+    lo, hi = np.searchsorted(c, (n - 1) // 2 + 1), np.searchsorted(c, n // 2 + 1)
+    return (float(lo) + float(hi)) / 2
+
+
+def local_white(rgb: np.ndarray, hsv: np.ndarray, sat_max: int, val_min: int, local_level: int) -> np.ndarray:
+    """Bool (H, W): white pixels of a normalised RGB image (see the module's docstring)."""
+    clear = fixed_white(hsv, sat_max, val_min)
+    if not local_level:
+        return clear
+    darkest = cv2.min(cv2.min(rgb[..., 0], rgb[..., 1]), rgb[..., 2])  # 30x numpy's min(axis=2)
+    tissue, white = image_levels(darkest, clear)
+    if white <= tissue:
+        return clear
+    loose = darkest >= (tissue + white) / 2
+    n, lab = cv2.connectedComponents(loose.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+    if n <= 1:
+        return clear
+    flat = lab.ravel()
+    inner = np.bincount(flat, weights=darkest.ravel(), minlength=n) / np.maximum(np.bincount(flat, minlength=n), 1)
+    # the ring: pixels just outside the loose regions, each given to the region it touches
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * RING + 1, 2 * RING + 1))
+    near = cv2.dilate(lab.astype(np.float32), k).astype(np.int64)
+    ring = (lab == 0) & (near > 0)
+    outer_n = np.bincount(near[ring], minlength=n)
+    outer = np.bincount(near[ring], weights=darkest[ring], minlength=n) / np.maximum(outer_n, 1)
+    outer[outer_n == 0] = tissue  # a region filling the image: compare with the tissue
+    cut = outer + (local_level / 100.0) * (inner - outer)
+    cut[0] = np.inf
+    return clear | (loose & (darkest >= cut[lab]))
