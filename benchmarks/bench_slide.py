@@ -15,7 +15,9 @@ Run: nice python benchmarks/bench_slide.py [--side 30000] [--methods fibrosis,cl
    and on the tiles and their ratio (target >= 0.9), and the Jaccard against the truth of the slide's
    mask and of the tiles' masks on the same pixels.
 With --predict-4096: `steatosis predict` on one 4096 x 4096 image, whole process timed, against the
-paper's 268 -> 148 window run in batches of 16 in this process (model already loaded).
+paper's 268 -> 148 window run in batches of 16 in this process (model already loaded), as Keras runs it
+(eager) and as one TensorFlow graph; with the pieces of predict timed here (Keras import, model load,
+the network at each fused scale, completion).
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ def main():
 
     print(f"\nslides {a.side}^2 ({a.side**2 / 1e8:.1f}e8 px) and {a.side // 2}^2 (1/4 of the area); "
           f"{a.tiles} tiles of {TILE}^2 in memory; {psutil.cpu_count()} CPUs", flush=True)
-    for method in a.methods.split(","):
+    for method in filter(None, a.methods.split(",")):  # --methods "": only --predict-4096
         if method == "fibrosis":
             cmd = lambda inp, out: steatosis("fibrosis", str(inp), "--out", str(out))  # noqa: E731
             table, px_key = "fibrosis.csv", "tissue_px"
@@ -174,8 +176,6 @@ def predict_4096(work: Path) -> None:
     import keras
 
     from napari_steatosis.data.images import read_image, write_image
-    from napari_steatosis.unet import default_model
-    from napari_steatosis.unet.card import load_model
     from napari_steatosis.unet.patches import prepare_image
 
     img_path = work / "img4096.png"
@@ -186,20 +186,43 @@ def predict_4096(work: Path) -> None:
             H, W = s.shape
             write_image(img_path, s.read(H // 2 + 512, 512, H // 2 + 512 + 4096, 512 + 4096))
     r = run_measured(steatosis("predict", str(img_path), "--out", str(work / "out-predict")))
-    print(f"\nsteatosis predict, one 4096^2 image, whole process: {r['seconds']:.1f} s, peak {r['peak_gb']:.2f} GB")
-    net, _ = load_model(default_model.path())
-    rgb = prepare_image(read_image(img_path))
-    padded = np.pad(rgb, ((60, 60 + 148), (60, 60 + 148), (0, 0)), mode="reflect")
+    imp = run_measured([sys.executable, "-c", "import keras"])
+    print(f"\nsteatosis predict, one 4096^2 image, whole process: {r['seconds']:.1f} s, peak {r['peak_gb']:.2f} GB "
+          f"(of which importing Keras/TensorFlow alone: {imp['seconds']:.1f} s)")
+    from napari_steatosis.unet.complete import complete_to_white
+    from napari_steatosis.unet.detector import Detector
+    from napari_steatosis.unet.predict import inference, predict_probability
+
+    t0 = time.perf_counter()
+    det = Detector.load()
+    net = det.model
+    pieces = dict(load=time.perf_counter() - t0)
+    rgb = read_image(img_path)
+    probs = []
+    for s in det.scales:
+        t0 = time.perf_counter()
+        probs.append(predict_probability(net, rgb, det.tile, scale=s))
+        pieces[f"network x{s:g}"] = time.perf_counter() - t0
+    if det.complete_min_cover is not None:
+        t0 = time.perf_counter()
+        complete_to_white(np.maximum.reduce(probs) >= det.threshold, rgb, det.complete_min_cover)
+        pieces["completion"] = time.perf_counter() - t0
+    print("  in this process: " + ", ".join(f"{k} {v:.1f} s" for k, v in pieces.items()))
+    padded = np.pad(prepare_image(rgb), ((60, 60 + 148), (60, 60 + 148), (0, 0)), mode="reflect")
     n = -(-4096 // 148)
     origins = [(i * 148, j * 148) for i in range(n) for j in range(n)]
-    net(np.zeros((16, 268, 268, 3), np.float32), training=False)
-    t0 = time.perf_counter()
-    for k in range(0, len(origins), 16):
-        batch = np.stack([padded[r:r + 268, c:c + 268] for r, c in origins[k:k + 16]]).astype(np.float32)
-        keras.ops.convert_to_numpy(net(batch, training=False))
-    paper = time.perf_counter() - t0
-    print(f"paper's 268 -> 148 window, batches of 16, inference only (model loaded): {paper:.1f} s; "
-          f"ratio paper / predict: {paper / r['seconds']:.2f}x")
+    paper = {}
+    for name, run in (("eager", lambda x: net(x, training=False)), ("one graph", inference(net))):
+        run(np.zeros((16, 268, 268, 3), np.float32))
+        t0 = time.perf_counter()
+        for k in range(0, len(origins), 16):
+            batch = np.stack([padded[r:r + 268, c:c + 268] for r, c in origins[k:k + 16]]).astype(np.float32)
+            keras.ops.convert_to_numpy(run(batch))
+        paper[name] = time.perf_counter() - t0
+    print(f"paper's 268 -> 148 window, batches of 16, inference only (model loaded): {paper['eager']:.1f} s as Keras "
+          f"runs it (eager), {paper['one graph']:.1f} s as one graph; ratio paper / predict: "
+          f"{paper['eager'] / r['seconds']:.2f}x (eager), {paper['one graph'] / r['seconds']:.2f}x (graph); "
+          f"network x1 alone: {paper['eager'] / pieces['network x1']:.2f}x", flush=True)
 
 
 if __name__ == "__main__":
