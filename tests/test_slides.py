@@ -137,6 +137,19 @@ def test_fibrosis_on_blocks_equals_the_whole_image(slide_path, tmp_path):
     assert res["tissue_mm2"] == pytest.approx(tissue.sum() * 0.81 / 1e6, rel=1e-4)
 
 
+def test_default_blocks_and_result_tiles(slide_path, tmp_path):
+    from napari_steatosis.slide_blocks import BLOCK, chunk_side, default_block
+
+    assert default_block(MethodSpec("unet")) == default_block(MethodSpec(None, fibrosis={})) == BLOCK == 1760
+    assert default_block(MethodSpec("classical", "m.skops")) == 2 * BLOCK  # its halo a smaller share
+    assert chunk_side(BLOCK) == chunk_side(2 * BLOCK) == 880
+    res = analyse_slide(slide_path, tmp_path, MethodSpec(None, fibrosis=preset("trichrome").to_dict()))
+    assert res["blocks"] + res["glass_blocks"] == 1  # 1024 x 1536 px: one block of 1760
+    with tifffile.TiffFile(tmp_path / "liver.fibrosis.ome.tif") as tif:  # tiles = the block arrays' chunks
+        assert (tif.pages[0].tilewidth, tif.pages[0].tilelength) == (880, 880)
+        assert tif.series[0].levels[1].asarray().shape == (512, 768)
+
+
 @pytest.fixture(scope="module")
 def classical_model(small_dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("cls") / "model.skops"

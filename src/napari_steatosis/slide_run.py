@@ -26,7 +26,7 @@ from .data.atomic import atomic_write
 from .data.pyramid import WORK_MARK, write_pyramid
 from .data.slides import image_stem
 from .errors import Cancelled
-from .slide_blocks import BLOCK, MethodSpec, SlidePlan, chunk_side, count_vacuoles, plan_slide, run_blocks
+from .slide_blocks import MethodSpec, SlidePlan, chunk_side, count_vacuoles, default_block, plan_slide, run_blocks
 
 VACUOLE_COLUMNS = ["vacuole", "area_px", "equivalent_diameter_px", "centroid_x", "centroid_y", "type",
                    "area_um2", "equivalent_diameter_um"]
@@ -109,7 +109,7 @@ def analyse_slide(
     pixel_size_um: float | None = None,
     macro_cutoff: float | None = None,
     vacuoles: bool = False,
-    block: int = BLOCK,
+    block: int | None = None,
     stem: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
@@ -123,7 +123,7 @@ def analyse_slide(
         shutil.rmtree(stale, ignore_errors=True)
     work = tempfile.mkdtemp(prefix=f".{stem}.blocks.", suffix=WORK_MARK, dir=out)
     try:
-        plan = plan_slide(path, work, spec, block, pixel_size_um)
+        plan = plan_slide(path, work, spec, block or default_block(spec), pixel_size_um)
         blocks = _pass_1(plan, progress, cancelled)
         files = write_outputs(plan, out, stem, cancelled)
         tissue_px = sum(b["tissue_px"] for b in blocks)

@@ -90,7 +90,7 @@ def main(argv=None) -> int:
 
 
 def _run(a, cancelled) -> int:
-    from .slide_blocks import BLOCK, MethodSpec  # noqa: PLC0415
+    from .slide_blocks import MethodSpec  # noqa: PLC0415
     from .slide_run import analyse_slide  # noqa: PLC0415
 
     fibrosis = None
@@ -107,7 +107,7 @@ def _run(a, cancelled) -> int:
 
         quiet_tensorflow()
     spec = MethodSpec(steatosis, a.model, a.threshold, a.scale, fibrosis=fibrosis)
-    res = analyse_slide(a.slide, a.out, spec, vacuoles=steatosis is not None, block=a.block or BLOCK,
+    res = analyse_slide(a.slide, a.out, spec, vacuoles=steatosis is not None, block=a.block,
                         progress=lambda done, total: emit(event="block", done=done, total=total), cancelled=cancelled)
     files = {k: str(v) for k, v in res.pop("files").items()}
     emit(event="done", numbers=res, files=files)
