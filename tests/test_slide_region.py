@@ -122,3 +122,37 @@ def test_fibrosis_runs_on_the_visible_region_and_lands_on_the_slide(slide_and_da
     assert (region_layer.data > 0).sum() < expected.sum()
     annotate.show_image(0)  # another image: the region's result goes with the slide
     assert REGION_LAYER not in viewer.layers and not fib.region_btn.isEnabled()
+
+
+def test_labels_drawn_on_the_slide_go_with_the_region(slide_and_dataset, look_at):
+    """Points and a painted mask on the slide's level-0 grid become the added region's labels: points inside it,
+    shifted by its offset; the mask cropped to it. Reopened, the crop shows them where they were drawn."""
+    from napari_steatosis.widgets.layers import FIBROSIS_MASK, NOT_STEATOSIS_POINTS, STEATOSIS_MASK, STEATOSIS_POINTS
+
+    viewer, dock, annotate, folder, layer, shown = slide_and_dataset
+    view = dock.view
+    assert view.layer(STEATOSIS_MASK).data.shape == (2560, 3584)  # the slide's level 0, painted in µm like it
+    assert np.allclose(view.layer(STEATOSIS_POINTS).scale, layer.scale)
+    r0, c0, r1, c1 = look_at(viewer, layer, 900, 2100)
+    # the user clicks points (stored in level-0 px, drawn in µm like the slide) and paints
+    view.layer(STEATOSIS_POINTS).add((r0 + 5, c0 + 7))
+    view.layer(STEATOSIS_POINTS).add((r1 + 40, c0 + 7))  # below the region: not carried
+    view.layer(NOT_STEATOSIS_POINTS).add((r1 - 3, c1 - 2))
+    mask = view.layer(STEATOSIS_MASK)
+    mask.paint((r0 + 20, c0 + 30), 1)  # a brush stroke at level-0 px
+    mask.paint((r0 - 2, c0 + 30), 1)  # partly above the region
+    painted = np.asarray(mask.data) > 0
+    assert dock.ws.points.positive.shape == (2, 2) and dock.ws.masks["steatosis"] is mask.data
+    assert not dock.ws.dirty
+    rec = annotate.add_visible_region()
+    assert "with its points, steatosis" in shown[-1], shown
+    ds = Dataset.open(folder)
+    pts = ds.read_points(ds.record(rec.stem))
+    assert np.allclose(pts.positive, [[5, 7]]) and np.allclose(pts.negative, [[r1 - 3 - r0, c1 - 2 - c0]])
+    crop = ds.read_mask(ds.record(rec.stem), "steatosis")
+    assert crop.shape == (r1 - r0, c1 - c0) and np.array_equal(crop, painted[r0:r1, c0:c1]) and crop.any()
+    assert painted[:r0].any()  # the part above the region stayed behind
+    assert ds.read_mask(ds.record(rec.stem), "fibrosis") is None  # nothing painted: no empty mask file
+    assert view.layer(FIBROSIS_MASK) is not None
+    annotate.show_image(ds.records.index(ds.record(rec.stem)))
+    assert np.allclose(dock.ws.points.positive, [[5, 7]]) and np.array_equal(dock.ws.masks["steatosis"] > 0, crop)

@@ -197,15 +197,21 @@ def test_closing_napari_saves_and_closing_the_dock_unbinds_the_keys(make_napari_
     assert np.any(np.all(np.isclose(pts.positive, [7.5, 8.5], atol=0.01), axis=1))
 
 
-def test_a_multiscale_slide_can_be_the_current_image(study, messages):
+def test_a_multiscale_slide_can_be_the_current_image(study, messages, monkeypatch):
     """What the slide reader hands the workspace: a list of levels; docks that need a field say so."""
+    from napari_steatosis.widgets import workspace_view
+
     viewer, dock, folder = study
     level0 = np.full((2048, 3072, 3), 220, np.uint8)
+    monkeypatch.setattr(workspace_view, "SLIDE_MASK_MAX_PX", 2048 * 3072 - 1)  # a slide too big to paint whole
     dock.ws.open_image([level0, level0[::4, ::4]], "slide-01", pixel_size_um=0.5)
     layer = dock.view.image_layer()
     assert layer.multiscale and layer.name == "slide-01" and tuple(layer.scale) == (0.5, 0.5)
     assert viewer.scale_bar.visible  # µm known
-    assert STEATOSIS_MASK not in viewer.layers  # no full-size label arrays for a slide
+    assert STEATOSIS_MASK not in viewer.layers  # no full-size label arrays for a slide this big...
+    assert tuple(viewer.layers[STEATOSIS_POINTS].scale) == (0.5, 0.5)  # ...but points on its level-0 grid
+    dock.ws.set_points(positive=[[10, 20]])
+    assert not dock.ws.dirty  # a slide's labels go into the dataset with its regions: they hold nothing up
     assert dock.ws.shape == (2048, 3072) and dock.ws.record is None
     run = dock.panels["U-Net"].run_panel
     run.run_btn.click()

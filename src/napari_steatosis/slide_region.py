@@ -4,7 +4,8 @@
 (its centre and zoom in world units, the canvas size in screen pixels, the layer's scale and
 translate), clipped to the slide and capped to ``max_side`` pixels a side around the centre.
 ``add_region_to_dataset`` reads that box at full resolution and adds it to a dataset as
-``images/<slide stem>_r<row>_c<col>.png``, with the source slide and offset in ``dataset.csv``.
+``images/<slide stem>_r<row>_c<col>.png``, with the source slide and offset in ``dataset.csv``, and the
+labels drawn on the slide (level-0 points and masks) that fall in it as that image's labels.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.dataset import Dataset, ImageRecord
+from .data.dataset import Dataset, ImageRecord, PointLabels
 from .data.images import write_image
 from .data.slides import image_stem, open_slide
 from .errors import SteatosisError
@@ -81,10 +82,32 @@ def region_translate(region: Region, scale=(1.0, 1.0), translate=(0.0, 0.0)) -> 
     return (float(translate[-2] + region.r0 * scale[-2]), float(translate[-1] + region.c0 * scale[-1]))
 
 
+def region_labels(region: Region, points: PointLabels | None = None, masks: dict | None = None):
+    """Labels drawn on a slide's level-0 grid, as labels of ``region``: the points inside it, shifted by its
+    offset, and each mask (an array-like over the whole slide, or None) cropped to it (None when it marks nothing)."""
+    offset = np.array([region.r0, region.c0], float)
+    h, w = region.shape
+
+    def inside(pts):
+        pts = np.asarray(pts, float).reshape(-1, 2) - offset
+        return pts[(pts[:, 0] >= 0) & (pts[:, 0] < h) & (pts[:, 1] >= 0) & (pts[:, 1] < w)]
+
+    points = points or PointLabels()
+    cropped = PointLabels(inside(points.positive), inside(points.negative))
+    crops = {}
+    for kind, mask in (masks or {}).items():
+        crop = None if mask is None else np.asarray(mask[region.r0:region.r1, region.c0:region.c1]) > 0
+        crops[kind] = crop if crop is not None and crop.any() else None
+    return cropped, crops
+
+
 def add_region_to_dataset(dataset: Dataset, slide_path: str | os.PathLike, region: Region,
-                          patient: str | None = None) -> ImageRecord:
+                          patient: str | None = None, points: PointLabels | None = None,
+                          masks: dict | None = None) -> ImageRecord:
     """Read ``region`` of level 0 and add it to ``dataset`` as a PNG image; ``patient`` defaults to the slide
-    stem. ``dataset.csv`` records ``source_slide`` (the slide's file name) and ``source_row``/``source_col``."""
+    stem. ``dataset.csv`` records ``source_slide`` (the slide's file name) and ``source_row``/``source_col``.
+    ``points`` and ``masks`` drawn on the slide (level-0 coordinates) become the image's labels where they
+    fall in the region (see :func:`region_labels`)."""
     slide_path = Path(slide_path)
     name = region_name(image_stem(slide_path), region)
     if any(r.stem == name for r in dataset.records):
@@ -94,7 +117,14 @@ def add_region_to_dataset(dataset: Dataset, slide_path: str | os.PathLike, regio
         extra = {"source_slide": slide_path.name, "source_row": region.r0, "source_col": region.c0}
         if slide.mpp:
             extra["pixel_size_um"] = f"{slide.mpp:g}"
+    pts, crops = region_labels(region, points, masks)
     with tempfile.TemporaryDirectory() as tmp:
         png = Path(tmp) / f"{name}.png"
         write_image(png, rgb)
-        return dataset.add_image(png, patient or image_stem(slide_path), **extra)
+        rec = dataset.add_image(png, patient or image_stem(slide_path), **extra)
+    if len(pts):
+        dataset.write_points(rec, pts, region.shape)
+    for kind, crop in crops.items():
+        if crop is not None:
+            dataset.write_mask(rec, kind, crop, region.shape)
+    return rec

@@ -216,7 +216,9 @@ class Workspace:
             self.dirty_changed.emit(value)
 
     def mark_dirty(self) -> None:
-        if self.image is not None:
+        """Labels were edited. A slide's labels have no file of their own (they go into the dataset with the
+        regions added from it), so they never hold up opening another image."""
+        if self.image is not None and not self.multiscale:
             self.edits += 1
             self._set_dirty(True)
 

@@ -32,7 +32,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..data.dataset import Dataset
+from ..data.dataset import MASK_KINDS, Dataset
 from ..data.importers import import_mask, import_points
 from ..errors import SteatosisError
 from ..preprocess import tissue_mask
@@ -335,9 +335,12 @@ class AnnotationWidget(QWidget):
         if self.dataset is None or self.ws.read_only:
             raise SteatosisError("open or create your own dataset first: the region is added to it")
         dataset = self.dataset
-        rec = add_region_to_dataset(dataset, slide_path, region, patient)  # patient: the slide's name by default
+        rec = add_region_to_dataset(dataset, slide_path, region, patient,  # patient: the slide's name by default
+                                    self.ws.points, self.ws.masks)  # the labels drawn on the slide, cropped
         self.refresh_table()  # the slide stays on screen for the next region; the table row opens the crop
-        notify_info(f"added {rec.image} (patient {rec.patient}) to {dataset.root.name}: {region.message()}")
+        labels = [k for k in ("points", *MASK_KINDS) if dataset.has_label(rec, k)]
+        notify_info(f"added {rec.image} (patient {rec.patient}) to {dataset.root.name}"
+                    f"{' with its ' + ', '.join(labels) if labels else ''}: {region.message()}")
         return rec
 
     # ------------------------------------------------------------------ wand

@@ -38,8 +38,8 @@ def show_region_layer(viewer, name: str, data, region, slide_layer, colormap, ta
         return old
     if old is not None:
         viewer.layers.remove(old)
-    layer = viewer.add_labels(data, name=name, scale=scale, translate=translate, opacity=0.6, colormap=colormap,
-                              metadata={WORKSPACE_META: tag})
+    layer = viewer.add_labels(data, name=name, scale=scale, translate=translate, units=tuple(slide_layer.units)[-2:],
+                              opacity=0.6, colormap=colormap, metadata={WORKSPACE_META: tag})
     viewer.layers.selection.active = slide_layer
     return layer
 

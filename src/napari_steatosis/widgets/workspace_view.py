@@ -3,7 +3,9 @@
 ``workspace_of(viewer)`` is the :class:`~napari_steatosis.workspace.Workspace` every dock of
 that viewer shares. The view:
 - shows the current image, its masks and points as layers tagged ``WORKSPACE_META``, and
-  replaces them all when the image changes (the previous results go with them);
+  replaces them all when the image changes (the previous results go with them); on a whole slide the
+  labels are on its level-0 grid (points always, masks up to :data:`SLIDE_MASK_MAX_PX`), and go into
+  the dataset with the regions added from it (Annotate > Add visible region to the dataset);
 - pushes edits of those layers into the workspace (paint, points added or moved, data replaced);
 - shows each method's result (``result_layer_data``) and removes it when it is cleared;
 - adopts an RGB image opened outside the docks (File > Open, File > Open Sample, a script):
@@ -34,6 +36,9 @@ from .layers import (
 )
 
 _VIEWS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+# A slide larger than this (level 0, px) gets no paintable mask layers, only points: napari keeps a 2-D
+# labels layer whole in memory. Masks of such slides are painted on their regions once added to a dataset.
+SLIDE_MASK_MAX_PX = 8192 * 8192
 KEYS = ("1", "2", "3", "4", "5", "Control-Shift-S")
 
 
@@ -103,28 +108,29 @@ class WorkspaceView:
             else:
                 self.viewer.add_image(ws.image, name=ws.name, rgb=True, multiscale=ws.multiscale, scale=scale,
                                       units=units, metadata={WORKSPACE_META: "image"})
-            if not ws.multiscale:  # a whole slide gets no full-size label arrays
-                for kind in MASK_LAYERS:
+            if not ws.multiscale or ws.shape[0] * ws.shape[1] <= SLIDE_MASK_MAX_PX:
+                for kind in MASK_LAYERS:  # on a slide: its level-0 grid (napari shows a 2-D layer whole)
                     if ws.masks[kind] is None:
                         ws.masks[kind] = np.zeros(ws.shape, np.uint8)  # empty: never written (see Workspace.save)
-                    self._add_mask_layer(kind, scale)
-                self._add_points_layers(scale)
+                    self._add_mask_layer(kind, scale, units)
+            self._add_points_layers(scale, units)  # on a slide too: level-0 coordinates
             self.viewer.scale_bar.visible = ws.pixel_size_um is not None  # a µm bar only when the size is known
             self.viewer.reset_view()
         finally:
             self._updating = False
             self.viewer.layers.selection.active = self.image_layer()
 
-    def _add_mask_layer(self, kind: str, scale) -> None:
-        layer = self.viewer.add_labels(self.ws.masks[kind], scale=scale, metadata={WORKSPACE_META: f"mask:{kind}"},
+    def _add_mask_layer(self, kind: str, scale, units) -> None:
+        layer = self.viewer.add_labels(self.ws.masks[kind], scale=scale, units=units,
+                                       metadata={WORKSPACE_META: f"mask:{kind}"},
                                        **mask_kwargs(kind))
         layer.brush_size = self.brush_size
         layer.events.paint.connect(lambda e: self._edited())
         layer.events.data.connect(lambda e, layer=layer, kind=kind: self._mask_replaced(kind, layer))
 
-    def _add_points_layers(self, scale) -> None:
+    def _add_points_layers(self, scale, units) -> None:
         for positive, data in ((True, self.ws.points.positive), (False, self.ws.points.negative)):
-            layer = self.viewer.add_points(data, scale=scale, metadata={WORKSPACE_META: "points"},
+            layer = self.viewer.add_points(data, scale=scale, units=units, metadata={WORKSPACE_META: "points"},
                                            **points_kwargs(positive))
             layer.events.data.connect(lambda e, layer=layer, positive=positive: self._points_edited(layer, positive))
 
@@ -180,9 +186,10 @@ class WorkspaceView:
                 return
             for l in old:
                 self.viewer.layers.remove(l)
-            scale = tuple(self.image_layer().scale) if self.image_layer() is not None else (1.0, 1.0)
+            image = self.image_layer()
+            place = dict(scale=tuple(image.scale), units=tuple(image.units)) if image is not None else {}
             for data, kw, kind in new:
-                getattr(self.viewer, f"add_{kind}")(data, scale=scale, **kw)
+                getattr(self.viewer, f"add_{kind}")(data, **place, **kw)
         finally:
             self._updating = False
             if self.image_layer() is not None:
