@@ -59,7 +59,7 @@ def test_fibrosis_on_the_whole_slide_is_a_job_whose_pyramid_comes_back_multiscal
     assert not shown, shown
     written = out / "fibrosis" / "tiny.fibrosis.ome.tif"
     assert written.is_file()
-    result = viewer.layers["tiny fibrosis (fibrosis, whole slide)"]
+    result = viewer.layers["tiny fibrosis (whole slide)"]
     with tifffile.TiffFile(written) as tif:
         shapes = [lv.shape[:2] for lv in tif.series[0].levels]
     assert len(shapes) > 1 and shapes[0] == (640, 896)
@@ -81,7 +81,7 @@ def test_fibrosis_on_the_whole_slide_is_a_job_whose_pyramid_comes_back_multiscal
     panel.run_btn.click()
     assert len(asked) == 1  # the same folder again
     qtbot.waitUntil(lambda: panel.job is None, timeout=60000)
-    again = viewer.layers["tiny fibrosis (fibrosis, whole slide)"]
+    again = viewer.layers["tiny fibrosis (whole slide)"]
     assert panel.numbers["fibrosis_px"] < fib_px and int(np.count_nonzero(np.asarray(again.data[0]))) < fib_px
     assert [l.name for l in viewer.layers].count(again.name) == 1
     viewer.open_sample("napari-steatosis", "trichrome")  # another image: the slide's result goes with it

@@ -103,6 +103,7 @@ class FibrosisWidget(QWidget):
         self._region = None  # (rgb, tissue, Region, slide layer) of the last "Run on visible region"
         self.readout = QLabel("fibrosis: –")
         self.readout.setStyleSheet("font-weight: bold")
+        self.readout.setWordWrap(True)
         self.tune_layer_btn = QPushButton("Tune from mask layer")
         self.tune_layer_btn.setToolTip(f"ROC-tune on the current image and its '{FIBROSIS_MASK}' layer")
         self.tune_ds_btn = QPushButton("Tune from dataset…")
@@ -214,7 +215,7 @@ class FibrosisWidget(QWidget):
         if ws.image is None or ws.multiscale:
             self.percent = None
             self.readout.setText("fibrosis: – (open an image)" if ws.image is None else
-                                 "fibrosis: – (a whole slide: Run on visible region, or `steatosis fibrosis` on it)")
+                                 "fibrosis: – (a whole slide: Run on visible region, or Run on the whole slide)")
             return
         if self.stain is not None and self.stain.stain == "greyscale":
             self.percent = None

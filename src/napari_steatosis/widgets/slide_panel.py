@@ -163,7 +163,10 @@ class WholeSlidePanel(QGroupBox):
         if slide_layer not in self.viewer.layers:  # the user moved on: the files are there, not the layer
             notify_info(f"{self.label} on {slide_path.name} done; written to {Path(path).parent}")
             return
-        self.layer = add_slide_result_layer(self.viewer, path, self.kind,
-                                            f"{image_stem(slide_path)} {self.kind} ({self.label}, whole slide)",
-                                            slide_layer)
+        self.layer = add_slide_result_layer(self.viewer, path, self.kind, self.layer_name(slide_path), slide_layer)
+
+    def layer_name(self, slide_path) -> str:
+        """``liver steatosis (U-Net, whole slide)``, ``liver fibrosis (whole slide)``."""
+        method = "" if self.label == self.kind else f"{self.label}, "
+        return f"{image_stem(slide_path)} {self.kind} ({method}whole slide)"
 
