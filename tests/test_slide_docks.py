@@ -36,6 +36,12 @@ def dock(make_napari_viewer, monkeypatch, tmp_path):
     return viewer, d, out, shown, asked
 
 
+def level_shapes(path) -> list:
+    """The (height, width) of every pyramid level of a TIFF, as written."""
+    with tifffile.TiffFile(path) as tif:
+        return [tuple(lv.shape[:2]) for lv in tif.series[0].levels]
+
+
 def open_slide_layer(viewer, path):
     (layer,) = viewer.open(str(path), plugin="napari-steatosis")
     return layer
@@ -60,8 +66,7 @@ def test_fibrosis_on_the_whole_slide_is_a_job_whose_pyramid_comes_back_multiscal
     written = out / "fibrosis" / "tiny.fibrosis.ome.tif"
     assert written.is_file()
     result = viewer.layers["tiny fibrosis (whole slide)"]
-    with tifffile.TiffFile(written) as tif:
-        shapes = [lv.shape[:2] for lv in tif.series[0].levels]
+    shapes = level_shapes(written)
     assert len(shapes) > 1 and shapes[0] == (640, 896)
     assert result.multiscale and [tuple(lv.shape) for lv in result.data] == shapes  # every level, lazily
     assert all(isinstance(lv, da.Array) for lv in result.data)
@@ -137,12 +142,31 @@ def test_classical_runs_on_the_visible_region_and_the_whole_slide(dock, small_da
     qtbot.waitUntil(lambda: panel.job is None, timeout=120000)
     assert not shown, shown
     result = viewer.layers["tiny steatosis (classical, whole slide)"]
-    assert result.multiscale and tuple(result.data[0].shape) == (640, 896) and len(result.data) == 2
+    shapes = level_shapes(out / "classical" / "tiny.steatosis.ome.tif")
+    assert shapes[0] == (640, 896) and len(shapes) > 1
+    assert result.multiscale and [tuple(lv.shape) for lv in result.data] == shapes
     n = panel.numbers
     assert int(np.count_nonzero(np.asarray(result.data[0]))) == n["steatosis_px"] > 0
     assert (out / "classical" / "tiny.vacuoles.csv").is_file()
     assert f"steatosis {n['steatosis_pct']:.2f} % of tissue" in panel.readout.text()
     assert f"{n['n_vacuoles']} vacuoles" in panel.readout.text() and n["n_vacuoles"] > 0
+
+
+def test_a_result_of_one_tile_is_one_lazy_level(dock, tmp_path):
+    """napari refuses a multiscale labels layer of one level: a result that fits in one tile is shown plain."""
+    from napari_steatosis.data.pyramid import write_pyramid
+    from napari_steatosis.widgets.slide_panel import add_slide_result_layer
+
+    viewer, d, out, shown, asked = dock
+    layer = open_slide_layer(viewer, sample_slide_path())
+    mask = np.zeros((200, 300), np.uint8)
+    mask[50:60, 70:90] = 255
+    path = write_pyramid(tmp_path / "small.steatosis.ome.tif", mask.shape, lambda r0, r1, c0, c1: mask[r0:r1, c0:c1],
+                         mpp=0.9)
+    assert len(level_shapes(path)) == 1
+    result = add_slide_result_layer(viewer, path, "steatosis", "small", layer)
+    assert not result.multiscale and result.data.shape == (200, 300)
+    assert np.array_equal(np.asarray(result.data) > 0, mask > 0) and np.allclose(result.scale, layer.scale)
 
 
 def test_whole_slide_refuses_without_a_slide_or_a_model(dock):

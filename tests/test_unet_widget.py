@@ -176,6 +176,8 @@ def test_the_shipped_models_threshold_is_the_default(dock):
 def test_on_a_slide_the_visible_region_and_the_whole_slide(dock, tiny_model, tmp_path, look_at, qtbot):
     """A slide on screen: the network on the region on screen (drawn where it was read, the slider live on it),
     then on every tissue block in a worker, its pyramid back as a multiscale labels layer."""
+    import tifffile
+
     from napari_steatosis.data.synthetic_slide import write_synthetic_slide
     from napari_steatosis.widgets.unet_run import REGION_LAYER
 
@@ -200,6 +202,7 @@ def test_on_a_slide_the_visible_region_and_the_whole_slide(dock, tiny_model, tmp
     assert "in the visible region" in w.readout.text()
 
     panel = w.slide_panel
+    panel.block = 256  # 2 x 3 blocks, a pyramid of 256 px tiles
     w.threshold.setValue(50)
     job = panel.run(out=str(tmp_path / "out"))
     assert job is not None
@@ -207,7 +210,10 @@ def test_on_a_slide_the_visible_region_and_the_whole_slide(dock, tiny_model, tmp
     assert not shown, shown
     assert "tensorflow" not in sys.modules and "keras" not in sys.modules
     result = viewer.layers["s steatosis (U-Net, whole slide)"]
-    assert result.multiscale and tuple(result.data[0].shape) == (512, 640) and len(result.data) == 2
+    with tifffile.TiffFile(tmp_path / "out" / "unet" / "s.steatosis.ome.tif") as tif:
+        shapes = [tuple(lv.shape[:2]) for lv in tif.series[0].levels]
+    assert shapes[0] == (512, 640)
+    assert result.multiscale and [tuple(lv.shape) for lv in result.data] == shapes
     assert np.allclose(result.scale, layer.scale)
     n = panel.numbers
     assert int(np.count_nonzero(np.asarray(result.data[0]))) == n["steatosis_px"]

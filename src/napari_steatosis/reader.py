@@ -47,6 +47,8 @@ def slide_layer_data(path: str | os.PathLike) -> list[tuple]:
         from .widgets.layers import mask_kwargs  # noqa: PLC0415
 
         labels = [(lv[..., 0] > 0).astype("uint8") for lv in levels]
+        if len(labels) == 1:  # a result small enough for one tile: napari refuses a one-level multiscale labels layer
+            labels, common["multiscale"] = labels[0], False
         return [(labels, {**mask_kwargs(kind), **common, "name": path.name.split(".")[0] + f" {kind}"}, "labels")]
     return [(levels, {**common, "rgb": True}, "image")]
 

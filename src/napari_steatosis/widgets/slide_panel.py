@@ -45,14 +45,16 @@ def show_region_layer(viewer, name: str, data, region, slide_layer, colormap, ta
 
 
 def add_slide_result_layer(viewer, path, kind: str, name: str, slide_layer):
-    """The pyramidal mask at ``path`` as a multiscale labels layer (every level, lazy) on ``slide_layer``."""
+    """The pyramidal mask at ``path`` as a multiscale labels layer (every level, lazy) on ``slide_layer``
+    (one lazy level when the result fits in one tile)."""
     from ..reader import slide_layer_data  # noqa: PLC0415
 
-    ((levels, kw, _),) = slide_layer_data(path)
+    ((data, kw, _),) = slide_layer_data(path)
     old = next((l for l in viewer.layers if l.name == name), None)
     if old is not None:
         close_slide_layer(viewer, old)
-    layer = viewer.add_labels(levels, name=name, multiscale=True, scale=tuple(slide_layer.scale)[-2:],
+    layer = viewer.add_labels(data, name=name, multiscale=kw["multiscale"],
+                              scale=tuple(slide_layer.scale)[-2:],
                               translate=tuple(slide_layer.translate)[-2:], units=tuple(slide_layer.units)[-2:],
                               colormap=labels_colormap(f"{kind} predicted"), opacity=0.6,
                               metadata={**kw["metadata"], WORKSPACE_META: f"result:slide-{kind}"})
