@@ -38,7 +38,9 @@ def slide_layer_data(path: str | os.PathLike) -> list[tuple]:
         slide = open_slide(path)
     levels = slide.dask_levels()
     meta = dict(steatosis_slide=str(path), pixel_size_um=slide.mpp, slide=slide)
-    common = dict(name=slide.stem, multiscale=True, metadata=meta)
+    # cache=False: napari would otherwise keep every tile it has read (its dask cache, a quarter of the RAM
+    # by default), so panning over a slide would grow memory by the tiles seen, not just those on screen
+    common = dict(name=slide.stem, multiscale=True, metadata=meta, cache=False)
     if slide.mpp:
         common.update(scale=(slide.mpp, slide.mpp), units=("µm", "µm"))
     _scale_bar_in_um(slide.mpp)
