@@ -39,7 +39,8 @@ again=()
 if [ "${2:-}" = "survivors" ]; then
   # rerun only the survivors of an earlier run in $MUTATION_DIR against the current tests
   [ -f "$work/survivors.txt" ] || { echo "mutation.sh: no earlier run in MUTATION_DIR=$work" >&2; exit 2; }
-  mapfile -t again < <(grep -oE '^ *[^ :]+: (survived|no tests)' "$work/survivors.txt" | sed -E 's/^ *//; s/:.*//')
+  # (and those that timed out or crashed: a hang is not a kill until it is seen again)
+  mapfile -t again < <(grep -oE '^ *[^ :]+: (survived|no tests|timeout|segfault)' "$work/survivors.txt" | sed -E 's/^ *//; s/:.*//')
   rm -rf "$work/tests" "$work/mutants/tests"
   cp -r tests "$work/"
   cp -r tests "$work/mutants/"
@@ -76,6 +77,10 @@ cd "$work"
 echo "mutating $src with ${tests[*]} in $work" >&2
 # generated test datasets are made once and reused by every mutant's test run (tests/conftest.py)
 export TF_CPP_MIN_LOG_LEVEL=3 STEATOSIS_TEST_DATA_CACHE="$work/generated"
+# mutmut forks a child per mutant from a process whose tests already ran scikit-learn's OpenMP
+# code (gradient boosting); OpenMP thread pools do not survive a fork, so the child hangs and the
+# mutant is counted as a timeout, i.e. as killed. One OpenMP thread has no pool to lose.
+export OMP_NUM_THREADS=1
 python3 -m mutmut run --max-children "${MUTATION_JOBS:-1}" "${again[@]}" >mutmut-run.log 2>&1 || { tail -30 mutmut-run.log >&2; exit 1; }
 python3 -m mutmut export-cicd-stats >/dev/null
 python3 -m mutmut results > survivors.txt || true
