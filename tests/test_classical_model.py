@@ -263,7 +263,7 @@ def test_a_saved_classifier_comes_back_whole(tmp_path):
     assert back.summary == {"cv_f1": 0.25, "n_regions": 3} and back.features == list(FEATURES)
     np.testing.assert_array_equal(back.predict_proba(X), est.predict_proba(X)[:, 1])
     meta = json.loads(sio.load(path, trusted=sio.get_untrusted_types(file=path))["meta"])
-    assert (meta["format"], meta["version"]) == ("napari-steatosis-classical", 1)
+    assert (meta["format"], meta["version"]) == ("napari-steatosis-classical", 2)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", meta["saved"])
 
 
@@ -290,6 +290,23 @@ def test_a_file_without_threshold_or_summary_gets_the_defaults(tmp_path):
                 candidate_params=CandidateParams().to_dict())
     model = load_classifier(_dump(tmp_path / "m.skops", meta))
     assert model.threshold == 0.5 and model.summary == {} and model.classifier == "rf"
+
+
+def test_format_1_and_2_files_load_and_newer_ones_are_refused(tmp_path):
+    old = CandidateParams(sat_max=40).to_dict()
+    del old["local_level"]  # format 1 had no local_level: it was trained with the fixed white rule
+    meta = dict(format="napari-steatosis-classical", classifier="rf", features=list(FEATURES), candidate_params=old)
+    for version in ({}, {"version": 1}):
+        model = load_classifier(_dump(tmp_path / "v1.skops", dict(meta, **version)))
+        assert model.candidate_params == CandidateParams(sat_max=40, local_level=0)
+    meta["candidate_params"] = CandidateParams(local_level=60).to_dict()
+    assert load_classifier(_dump(tmp_path / "v2.skops", dict(meta, version=2))).candidate_params.local_level == 60
+    for version, shown in [(3, "3"), ("2", "'2'"), (2.0, "2.0")]:
+        p = _dump(tmp_path / "new.skops", dict(meta, version=version))
+        with pytest.raises(SteatosisError) as err:
+            load_classifier(p)
+        assert str(err.value) == (f"{p}: made by a newer napari-steatosis (classifier format {shown}, this version "
+                                  "reads up to 2); update napari-steatosis")
 
 
 def test_bad_classifier_files_get_one_clear_line(tmp_path):
