@@ -42,7 +42,7 @@ def user_points(rgb: np.ndarray, truth: np.ndarray, rng: np.random.Generator, ma
         k = rng.integers(len(rr))
         pos.append((rr[k], cc[k]))
     bright = (rgb.min(axis=2) > 195) & (rgb.max(axis=2).astype(int) - rgb.min(axis=2) < 40)
-    near_fat = cv2.dilate(truth.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    near_fat = cv2.dilate(truth.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0  # not a vacuole nor its rim
     m, wl, stats, _ = cv2.connectedComponentsWithStats(bright.astype(np.uint8), connectivity=8)
     neg = []
     for i in rng.permutation(np.arange(1, m)):

@@ -119,7 +119,9 @@ def predict_steatosis(model: ClassicalModel, rgb: np.ndarray, threshold: float |
     t = model.threshold if threshold is None else threshold
     accept = np.concatenate([[False], prob >= t])
     core = accept[c.labels]
-    mask = grow_back(core, c.white, model.candidate_params.erosion)
+    tissue = tissue_mask(rgb)
+    # glass is white and may look round at a tissue edge; it is never fat (nor in the % of tissue)
+    mask = grow_back(core, c.white, model.candidate_params.erosion) & tissue
     n, lab = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S)
     # each output region takes the highest probability of the candidates inside it
     region_prob = np.zeros(n)
@@ -132,5 +134,4 @@ def predict_steatosis(model: ClassicalModel, rgb: np.ndarray, threshold: float |
     table = [dict(region=i, area_px=int(area[i]), equivalent_diameter_px=round(float(np.sqrt(4 * area[i] / np.pi)), 2),
                   probability=round(float(region_prob[i]), 4), centroid_row=round(float(cy[i]), 1),
                   centroid_col=round(float(cx[i]), 1)) for i in range(1, n)]
-    tissue = tissue_mask(rgb)
     return Prediction(mask, lab, table, prob, percent_of_tissue(mask, tissue), tissue)
