@@ -85,6 +85,7 @@ def test_fibrosis_on_the_whole_slide_is_a_job_whose_pyramid_comes_back_multiscal
     fib.sliders["sat_min"].setValue(fib.sliders["sat_min"].value() + 80)
     panel.run_btn.click()
     assert len(asked) == 1  # the same folder again
+    assert not panel.folder_btn.isEnabled()
     qtbot.waitUntil(lambda: panel.job is None, timeout=60000)
     again = viewer.layers["tiny fibrosis (whole slide)"]
     assert panel.numbers["fibrosis_px"] < fib_px and int(np.count_nonzero(np.asarray(again.data[0]))) < fib_px
@@ -169,7 +170,7 @@ def test_a_result_of_one_tile_is_one_lazy_level(dock, tmp_path):
     assert np.array_equal(np.asarray(result.data) > 0, mask > 0) and np.allclose(result.scale, layer.scale)
 
 
-def test_whole_slide_refuses_without_a_slide_or_a_model(dock):
+def test_whole_slide_refuses_without_a_slide_or_a_model(dock, tmp_path):
     viewer, d, out, shown, asked = dock
     viewer.open_sample("napari-steatosis", "trichrome")
     d.panels["Classical"].slide_panel.run(out=str(out))
@@ -177,3 +178,9 @@ def test_whole_slide_refuses_without_a_slide_or_a_model(dock):
     open_slide_layer(viewer, sample_slide_path())
     d.panels["Classical"].slide_panel.run(out=str(out))
     assert "no model" in shown[-1] and d.panels["Classical"].slide_panel.job is None
+    fib = d.panels["Fibrosis"].slide_panel
+    (tmp_path / "a-file").write_text("")
+    fib.run(out=str(tmp_path / "a-file"))  # a results folder that cannot be made
+    assert "cannot write the whole-slide results to" in shown[-1] and fib.job is None and fib.out_dir is None
+    fib.folder_btn.click()
+    assert fib.out_dir == str(out) and len(asked) == 1

@@ -93,6 +93,8 @@ class WholeSlidePanel(QGroupBox):
                                 "written as a pyramidal OME-TIFF to a folder you choose")
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.setEnabled(False)
+        self.folder_btn = QPushButton("Results folder…")
+        self.folder_btn.setToolTip("where whole-slide results are written (asked at the first run)")
         self.progress = QProgressBar()
         self.progress.setVisible(False)
         self.progress.setFormat("block %v of %m")
@@ -103,10 +105,12 @@ class WholeSlidePanel(QGroupBox):
         row = QHBoxLayout()
         row.addWidget(self.run_btn)
         row.addWidget(self.cancel_btn)
+        row.addWidget(self.folder_btn)
         lay.addLayout(row)
         lay.addWidget(self.progress)
         lay.addWidget(self.readout)
         self.run_btn.clicked.connect(lambda: self.run())
+        self.folder_btn.clicked.connect(self.choose_folder)
         self.ws.image_changed.connect(self._on_image)
         self._on_image(self.ws)
 
@@ -121,6 +125,9 @@ class WholeSlidePanel(QGroupBox):
         folder = QFileDialog.getExistingDirectory(self, "Folder for the whole-slide results")
         return folder or None
 
+    def choose_folder(self) -> None:
+        self.out_dir = self._ask_folder() or self.out_dir
+
     @guarded
     def run(self, out: str | None = None):
         if self.job is not None:
@@ -130,21 +137,20 @@ class WholeSlidePanel(QGroupBox):
         out = out or self.out_dir or self._ask_folder()
         if not out:
             return None
-        self.out_dir = str(out)
         target = Path(out) / self.folder
-        target.mkdir(parents=True, exist_ok=True)
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SteatosisError(f"cannot write the whole-slide results to {target}: {exc.strerror}") from None
+        self.out_dir = str(out)
         self._for = (slide_path, slide_layer)
         self.numbers = None
         self.readout.setText(f"running {self.label} on {slide_path.name}…")
         self.job = ProcessJob(worker_args(slide_path, target, block=self.block, **settings), on_done=self._done,
-                              disable=(self.run_btn,), progress_bar=self.progress, cancel_button=self.cancel_btn,
+                              disable=(self.run_btn, self.folder_btn), progress_bar=self.progress, cancel_button=self.cancel_btn,
                               desc=f"{self.label} on the whole slide", stop="terminate", kill_after_s=10,
                               parent=self)
         return self.job
-
-    def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
 
     def _done(self, job: ProcessJob) -> None:
         self.job = None
