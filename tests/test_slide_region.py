@@ -132,6 +132,7 @@ def test_labels_drawn_on_the_slide_go_with_the_region(slide_and_dataset, look_at
     viewer, dock, annotate, folder, layer, shown = slide_and_dataset
     view = dock.view
     assert view.layer(STEATOSIS_MASK).data.shape == (2560, 3584)  # the slide's level 0, painted in µm like it
+    assert "the labels in the region go with it" in annotate.status.text()
     assert np.allclose(view.layer(STEATOSIS_POINTS).scale, layer.scale)
     r0, c0, r1, c1 = look_at(viewer, layer, 900, 2100)
     # the user clicks points (stored in level-0 px, drawn in µm like the slide) and paints

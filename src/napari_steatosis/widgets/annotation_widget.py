@@ -272,6 +272,10 @@ class AnnotationWidget(QWidget):
         if ws.image is None:
             return
         where = f" ({ws.record.patient})" if ws.record is not None else " (not in a dataset: labels are not saved)"
+        if ws.multiscale:
+            paint = "paint masks (3, 4) and " if self.view.layer(STEATOSIS_MASK) is not None else ""
+            where = (f" (a whole slide: put points (1, 2), {paint}then Add visible region to the dataset: the labels "
+                     "in the region go with it; they are not saved with the slide)")
         self.status.setText(f"{ws.name}{where}: {ws.shape[1]}x{ws.shape[0]} px")
 
     def _select_row_quietly(self, index):
