@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from joblib import parallel_config
 
-from napari_steatosis.classical.candidates import CandidateParams, find_candidates
+from napari_steatosis.classical.candidates import TRAINING_DEFAULT, CandidateParams, find_candidates
 from napari_steatosis.classical.features import FEATURES, region_features
 from napari_steatosis.classical.model import ClassicalModel
 from napari_steatosis.classical.pipeline import (Examples, dataset_examples, fit_examples, image_examples,
@@ -176,9 +176,8 @@ def test_training_leaves_the_test_patients_out_and_reports_what_it_did(tmp_path)
     ds.write_points(ds.records[2], PointLabels(positive=[[20, 15]], negative=[[90, 40]]))
     seen = []
     with parallel_config(backend="threading"):
-        model = train_classical(ds, kind="logreg", n_iter=2, params=CandidateParams(min_area=11),
-                                progress=lambda *a: seen.append(a))
-    assert model.classifier == "logreg" and model.candidate_params == CandidateParams(min_area=11)
+        model = train_classical(ds, kind="logreg", n_iter=2, progress=lambda *a: seen.append(a))
+    assert model.classifier == "logreg" and model.candidate_params == CandidateParams(**TRAINING_DEFAULT)
     s = model.summary
     assert (s["n_images"], s["n_patients"], s["n_regions"], s["n_positive"], s["n_negative"]) == (2, 2, 6, 3, 3)
     assert s["cv"] == "GroupKFold by patient" and s["n_iter"] == 2 and s["dataset"] == str(ds.root)
@@ -210,6 +209,11 @@ def test_training_on_one_image_says_it_is_optimistic():
     small = [(y, x) for x, y in centres if y >= 50]
     with parallel_config(backend="threading"):
         model = train_on_image(rgb, PointLabels(positive=big, negative=small), kind="logreg", n_iter=1)
+    assert model.candidate_params == CandidateParams(**TRAINING_DEFAULT)
+    with parallel_config(backend="threading"):
+        chosen = train_on_image(rgb, PointLabels(positive=big, negative=small), kind="logreg", n_iter=1,
+                                params=CandidateParams(min_area=11))
+    assert chosen.candidate_params == CandidateParams(min_area=11)
     s = model.summary
     assert s["cv"] == "stratified 3-fold by region (one image: optimistic)"
     assert (s["n_images"], s["n_patients"], s["n_positive"], s["n_negative"], s["dataset"]) == (1, 1, 4, 4, "current image")
