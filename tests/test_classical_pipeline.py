@@ -118,6 +118,14 @@ def test_the_model_candidate_parameters_are_used():
     np.testing.assert_array_equal(pred.mask, ell | disk)  # eroded by 2, grown back by 2
 
 
+def test_a_one_pixel_region_sits_on_its_pixel():
+    rgb = _image()
+    rgb[50, 70] = WHITE  # between the L and the disk in raster order
+    pred = predict_steatosis(_model([0.1, 0.9, 0.1, 0.1], params=CandidateParams(erosion=0, min_area=1)), rgb)
+    assert pred.table == [dict(region=1, area_px=1, equivalent_diameter_px=1.13, probability=0.9, centroid_row=50.0,
+                               centroid_col=70.0)]
+
+
 # ------------------------------------------------------------------------------------------------ examples
 def test_image_examples_take_the_labelled_regions_points_first():
     ell, disk, small = _shapes()
@@ -130,7 +138,7 @@ def test_image_examples_take_the_labelled_regions_points_first():
     X, y = image_examples(rgb, PointLabels(), mask=ell | disk)  # no points: the mask
     assert y.tolist() == [1, 1, 0]
     np.testing.assert_array_equal(X, X_all)
-    X, y = image_examples(rgb, PointLabels(positive=[[20, 15]]), None, CandidateParams(min_area=200))
+    X, y = image_examples(rgb, pts, None, CandidateParams(min_area=200))  # the small disk is no candidate now
     assert y.tolist() == [1] and X.shape == (1, len(FEATURES))
     for pts, mask in [(None, None), (PointLabels(), None), (PointLabels(positive=[[110, 150]]), None)]:
         X, y = image_examples(rgb, pts, mask)  # nothing labelled
@@ -166,23 +174,105 @@ def test_dataset_examples_pool_labelled_images_with_their_patients(tmp_path):
         dataset_examples(ds, cancelled=lambda: True)
     with pytest.raises(SteatosisError, match=f"^{ds.root}: no image has point labels or a steatosis mask"):
         dataset_examples(ds, records=[ds.records[2]])
+    assert dataset_examples(ds, params=CandidateParams(min_area=200)).y.tolist() == [1, 1]  # only the Ls
+    ds.write_points(ds.records[1], PointLabels())  # every point deleted: b's mask counts again
+    assert dataset_examples(ds, records=[ds.records[1]]).y.tolist() == [1, 0, 0]
     ds.write_points(ds.records[1], PointLabels(positive=[[90, 40]]))  # points win over b's mask
     assert dataset_examples(ds, records=[ds.records[1]]).y.tolist() == [1]
 
 
+def test_labels_that_do_not_fit_their_image_are_named(tmp_path):
+    ds = _dataset(tmp_path / "d")
+    ds.write_points(ds.records[0], PointLabels(positive=[[20, 15], [130, 20]]))  # row 130 of 120
+    with pytest.raises(SteatosisError, match=r"points\.csv: 1 steatosis point\(s\) lie outside the 160x120 px image"):
+        dataset_examples(ds)
+    ds.write_mask(ds.records[1], "steatosis", np.ones((10, 20), bool))
+    with pytest.raises(SteatosisError, match=r"mask is 20x10 px but its image is 160x120 px"):
+        dataset_examples(ds, records=ds.records[1:])
+
+
 # ------------------------------------------------------------------------------------------------ training
+def _fit(fn, *args, **kw):
+    with parallel_config(backend="threading"):
+        return fn(*args, **kw)
+
+
 def test_training_leaves_the_test_patients_out_and_reports_what_it_did(tmp_path):
     ds = _dataset(tmp_path / "d", splits=("train", "val", "test"))
     ds.write_points(ds.records[2], PointLabels(positive=[[20, 15]], negative=[[90, 40]]))
     seen = []
-    with parallel_config(backend="threading"):
-        model = train_classical(ds, kind="logreg", n_iter=2, progress=lambda *a: seen.append(a))
+    model = _fit(train_classical, ds, kind="logreg", n_iter=2, progress=lambda *a: seen.append(a))
     assert model.classifier == "logreg" and model.candidate_params == CandidateParams(**TRAINING_DEFAULT)
     s = model.summary
     assert (s["n_images"], s["n_patients"], s["n_regions"], s["n_positive"], s["n_negative"]) == (2, 2, 6, 3, 3)
     assert s["cv"] == "GroupKFold by patient" and s["n_iter"] == 2 and s["dataset"] == str(ds.root)
     assert [a[:3] for a in seen] == [("features", 1, 2), ("features", 2, 2), ("search", 1, 2), ("search", 2, 2)]
     assert seen[0][3] is None and seen[-1][3] == pytest.approx(s["cv_f1"], abs=1e-4)
+    # the given candidate parameters make the examples: with min_area 200 only the Ls, all positive, remain
+    with pytest.raises(SteatosisError, match="both positive and negative examples"):
+        train_classical(ds, n_iter=1, params=CandidateParams(min_area=200))
+    with pytest.raises(Cancelled, match="while reading the images"):
+        train_classical(ds, n_iter=1, cancelled=lambda: True)
+    asked = []  # cancelled once both images are read: in the search, before any setting
+    with pytest.raises(SteatosisError, match="^cancelled before any setting was scored$"):
+        train_classical(ds, n_iter=1, cancelled=lambda: asked.append(1) or len(asked) > 2)  # gbt unless told
+
+
+def test_without_a_split_column_the_test_patients_are_those_of_seed_0(tmp_path):
+    """evaluate --split test scores the patients of the seed-0 split: training must not see them."""
+    ds = _dataset(tmp_path / "d")
+    # labelled (positive, negative) regions per patient: a (1, 1), b (1, 2) from the mask, c (2, 1); what
+    # is left tells which patient was held out
+    counts = {"a": (1, 1), "b": (1, 2), "c": (2, 1)}
+    ds.write_points(ds.records[0], PointLabels(positive=[[20, 15]], negative=[[90, 40]]))
+    ds.write_points(ds.records[2], PointLabels(positive=[[20, 15], [60, 100]], negative=[[90, 40]]))
+    held = {r.patient for r in ds.records_in("test", 0)}
+    assert len(held) == 1 and held != {r.patient for r in ds.records_in("test", 1)}  # the seed matters here
+    model = _fit(train_classical, ds, kind="logreg", n_iter=1)
+    pos, neg = counts[held.pop()]
+    assert (model.summary["n_positive"], model.summary["n_negative"]) == (4 - pos, 4 - neg)
+
+
+def _one_image():
+    rgb = np.full((100, 160, 3), PINK, np.uint8)
+    centres = [(20 + 40 * i, 25 + 50 * j) for i in range(4) for j in range(2)]  # 8 disks, 2 rows of 4
+    for x, y in centres:
+        cv2.circle(rgb, (x, y), 7 if y < 50 else 4, WHITE, -1)
+    big = [(y, x) for x, y in centres if y < 50]
+    small = [(y, x) for x, y in centres if y >= 50]
+    return rgb, PointLabels(positive=big, negative=small)
+
+
+def test_training_on_one_image_says_it_is_optimistic():
+    rgb, pts = _one_image()
+    seen = []
+    model = _fit(train_on_image, rgb, pts, kind="logreg", n_iter=2, progress=lambda *a: seen.append(a))
+    assert model.classifier == "logreg" and model.candidate_params == CandidateParams(**TRAINING_DEFAULT)
+    assert [a[:3] for a in seen] == [("search", 1, 2), ("search", 2, 2)]
+    s = model.summary
+    assert s["cv"] == "stratified 3-fold by region (one image: optimistic)"
+    assert (s["n_images"], s["n_patients"], s["n_positive"], s["n_negative"], s["dataset"]) == (1, 1, 4, 4, "current image")
+    chosen = _fit(train_on_image, rgb, pts, kind="logreg", n_iter=1, params=CandidateParams(min_area=11))
+    assert chosen.candidate_params == CandidateParams(min_area=11)
+    with pytest.raises(SteatosisError, match="both positive and negative examples"):  # min_area 100: no small disk
+        train_on_image(rgb, pts, kind="logreg", n_iter=1, params=CandidateParams(min_area=100))
+    with pytest.raises(SteatosisError, match="^no labelled candidate region: put steatosis"):
+        train_on_image(rgb, PointLabels(positive=[[50, 150]]), kind="logreg", n_iter=1)
+    with pytest.raises(SteatosisError, match="^cancelled before any setting was scored$"):
+        train_on_image(rgb, pts, n_iter=1, cancelled=lambda: True)  # gbt unless told otherwise
+
+
+def test_the_seed_decides_the_search_and_the_importances(tmp_path):
+    from napari_steatosis.classical.model import importances
+
+    rgb, pts = _one_image()
+    a, b, c = (_fit(train_on_image, rgb, pts, kind="logreg", n_iter=2, seed=s) for s in (3, 3, 4))
+    assert a.summary == b.summary and a.summary["best_params"] != c.summary["best_params"]
+    X, y = image_examples(rgb, pts, None, a.candidate_params)
+    assert a.summary["importances"] == importances(a, X, y, seed=3)
+    ds = _dataset(tmp_path / "d", splits=("train", "val", "test"))
+    a, b = (_fit(train_classical, ds, kind="logreg", n_iter=2, seed=3) for _ in range(2))
+    assert a.summary == b.summary
 
 
 def test_fit_examples_summary():
@@ -190,32 +280,20 @@ def test_fit_examples_summary():
     X = rng.random((24, len(FEATURES)))
     y = (X[:, 3] > 0.5).astype(np.int8)
     groups = np.repeat(["p", "q", "r"], 8).astype(object)
-    with parallel_config(backend="threading"):
-        model = fit_examples(Examples(X, y, groups, 3), "logreg", 2, 0, CandidateParams(), None, None, "here")
+    model = _fit(fit_examples, Examples(X, y, groups, 3), "rf", 2, 0, CandidateParams(), None, None, "here")
     s = model.summary
     assert (s["n_regions"], s["n_positive"], s["n_negative"]) == (24, int(y.sum()), 24 - int(y.sum()))
     assert (s["n_images"], s["n_patients"], s["dataset"], s["n_iter"]) == (3, 3, "here", 2)
-    assert set(s["best_params"]) == {"clf__C"} and type(s["best_params"]["clf__C"]) is float
+    assert set(s["best_params"]) == {"n_estimators", "max_depth", "min_samples_leaf", "max_features"}
+    assert all(type(v) in (int, float, str, type(None)) for v in s["best_params"].values())  # plain, for JSON
     assert s["cv_f1"] == round(s["cv_f1"], 4) and 0.5 < s["cv_f1"] <= 1
     assert list(s["importances"])[0] == FEATURES[3] and set(s["importances"]) == set(FEATURES)
 
 
-def test_training_on_one_image_says_it_is_optimistic():
-    rgb = np.full((100, 160, 3), PINK, np.uint8)
-    centres = [(20 + 40 * i, 25 + 50 * j) for i in range(4) for j in range(2)]  # 8 disks, 2 rows of 4
-    for x, y in centres:
-        cv2.circle(rgb, (x, y), 7 if y < 50 else 4, WHITE, -1)
-    big = [(y, x) for x, y in centres if y < 50]
-    small = [(y, x) for x, y in centres if y >= 50]
-    with parallel_config(backend="threading"):
-        model = train_on_image(rgb, PointLabels(positive=big, negative=small), kind="logreg", n_iter=1)
-    assert model.candidate_params == CandidateParams(**TRAINING_DEFAULT)
-    with parallel_config(backend="threading"):
-        chosen = train_on_image(rgb, PointLabels(positive=big, negative=small), kind="logreg", n_iter=1,
-                                params=CandidateParams(min_area=11))
-    assert chosen.candidate_params == CandidateParams(min_area=11)
-    s = model.summary
-    assert s["cv"] == "stratified 3-fold by region (one image: optimistic)"
-    assert (s["n_images"], s["n_patients"], s["n_positive"], s["n_negative"], s["dataset"]) == (1, 1, 4, 4, "current image")
-    with pytest.raises(SteatosisError, match="^no labelled candidate region: put steatosis"):
-        train_on_image(rgb, PointLabels(positive=[[50, 150]]), kind="logreg", n_iter=1)
+def test_few_positives_spread_over_patients_are_cross_validated_by_patient():
+    """2 positives in all: too few for folds of regions, enough for one fold per patient."""
+    X = np.array([[1.0], [0.0], [0.1], [0.9], [0.2], [0.05]]) @ np.ones((1, len(FEATURES)))
+    y = np.array([1, 0, 0, 1, 0, 0], np.int8)
+    groups = np.array(["p"] * 3 + ["q"] * 3, dtype=object)
+    model = _fit(fit_examples, Examples(X, y, groups, 2), "logreg", 1, 0, CandidateParams(), None, None, "here")
+    assert model.summary["cv"] == "GroupKFold by patient" and model.summary["n_positive"] == 2
