@@ -23,7 +23,7 @@ case "$module" in
   unet/predict)       tests=(tests/test_unet.py -k "stand_in or scale or cancels or tile_plan or device") ;;
   classical/labels)   tests=(tests/test_classical_labels.py) ;;
   classical/model)    tests=(tests/test_classical_model.py) ;;
-  classical/pipeline) tests=(tests/test_classical_pipeline.py) ;;
+  classical/pipeline) tests=(tests/test_classical_pipeline.py tests/test_classical_predict.py) ;;
   classical/*)        tests=(tests/test_classical.py -k "not widget and not cli and not options") ;;
   data/dataset)       tests=(tests/test_dataset_io.py) ;;
   data/atomic)        tests=(tests/test_dataset_io.py) ;;
