@@ -28,8 +28,9 @@ def fixed_white(hsv: np.ndarray, sat_max: int, val_min: int) -> np.ndarray:
 def image_levels(darkest: np.ndarray, clear: np.ndarray) -> tuple[float, float]:
     """(tissue level, white level) of the darkest channel: medians of the not clearly white and the
     clearly white pixels (255 when fewer than CLEAR_WHITE_MIN are clearly white)."""
-    hist_clear = np.bincount(darkest[clear], minlength=256)
-    hist_rest = np.bincount(darkest.ravel(), minlength=256) - hist_clear
+    hist_all = cv2.calcHist([darkest], [0], None, [256], [0, 256]).ravel()  # 10x np.bincount on uint8
+    hist_clear = cv2.calcHist([darkest], [0], clear.view(np.uint8), [256], [0, 256]).ravel()
+    hist_rest = hist_all - hist_clear
     white = _median(hist_clear) if hist_clear.sum() >= CLEAR_WHITE_MIN else 255.0
     tissue = _median(hist_rest) if hist_rest.sum() else white
     return tissue, white
@@ -56,15 +57,20 @@ def local_white(rgb: np.ndarray, hsv: np.ndarray, sat_max: int, val_min: int, lo
     n, lab = cv2.connectedComponents(loose.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S)
     if n <= 1:
         return clear
-    flat = lab.ravel()
-    inner = np.bincount(flat, weights=darkest.ravel(), minlength=n) / np.maximum(np.bincount(flat, minlength=n), 1)
+    # only the loose pixels and the ring around them are looked at (a small share of the image)
+    flat, dark = lab.ravel(), darkest.ravel()
+    inside = np.flatnonzero(flat)
+    in_lab, in_dark = flat[inside], dark[inside]
+    inner = np.bincount(in_lab, weights=in_dark, minlength=n) / np.maximum(np.bincount(in_lab, minlength=n), 1)
     # the ring: pixels just outside the loose regions, each given to the region it touches
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * RING + 1, 2 * RING + 1))
-    near = cv2.dilate(lab.astype(np.float32), k).astype(np.int64)
-    ring = (lab == 0) & (near > 0)
-    outer_n = np.bincount(near[ring], minlength=n)
-    outer = np.bincount(near[ring], weights=darkest[ring], minlength=n) / np.maximum(outer_n, 1)
+    near = cv2.dilate(lab.astype(np.float32), k).ravel()
+    ring = np.flatnonzero((near > 0) & (flat == 0))
+    ring_lab = near[ring].astype(np.int64)
+    outer_n = np.bincount(ring_lab, minlength=n)
+    outer = np.bincount(ring_lab, weights=dark[ring], minlength=n) / np.maximum(outer_n, 1)
     outer[outer_n == 0] = tissue  # a region filling the image: compare with the tissue
     cut = outer + (local_level / 100.0) * (inner - outer)
-    cut[0] = np.inf
-    return clear | (loose & (darkest >= cut[lab]))
+    out = clear.copy()
+    out.ravel()[inside[in_dark >= cut[in_lab]]] = True
+    return out
