@@ -125,3 +125,31 @@ def test_training_uses_the_local_rule(monkeypatch):
     rgb, clear, hazy = _hazy_and_clear()
     pipeline.train_on_image(rgb, PointLabels([[100, 100]], [[30, 30]]))
     assert seen["p"].local_level == 60
+
+
+def test_train_classical_takes_the_white_level_from_the_command_line(tmp_path, monkeypatch, capsys):
+    from napari_steatosis.classical import pipeline
+    from napari_steatosis.classical.model import load_classifier
+    from napari_steatosis.cli import main
+    from napari_steatosis.data import Dataset
+
+    Dataset.create(tmp_path / "d")
+    seen = []
+
+    def fake_train(dataset, kind, n_iter, seed, params=None, **kw):
+        seen.append(params)
+        m = _tiny_model(params)
+        m.summary = dict(cv_f1=1.0, cv="x", n_iter=1, n_regions=2, n_positive=1, n_negative=1, n_images=1,
+                         n_patients=1, importances={})
+        return m
+
+    monkeypatch.setattr(pipeline, "train_classical", fake_train)
+    for argv, level in (([], 60), (["--white-level", "0"], 0), (["--white-level", "85"], 85)):
+        out = tmp_path / f"m{level}.skops"
+        assert main(["train-classical", str(tmp_path / "d"), "--out", str(out), "--n-iter", "1", *argv]) == 0
+        assert seen[-1].local_level == level and load_classifier(out).candidate_params.local_level == level
+    for bad in ("101", "-1", "half"):
+        with pytest.raises(SystemExit) as e:
+            main(["train-classical", str(tmp_path / "d"), "--out", str(tmp_path / "x.skops"), "--white-level", bad])
+        assert e.value.code == 2
+    assert "--white-level: " in capsys.readouterr().err and not (tmp_path / "x.skops").exists()

@@ -60,20 +60,25 @@ def _close_bars() -> None:
         _BARS.pop().close()
 
 
-def _positive(kind, what: str):
+def _number(kind, what: str, ok):
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not 0 < value < float("inf"):
+        if not ok(value):
             raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
         return value
 
     return parse
 
 
+def _positive(kind, what: str):
+    return _number(kind, what, lambda v: 0 < v < float("inf"))
+
+
 _positive_int = _positive(int, "a whole number above 0")
+_percent_int = _number(int, "a whole percentage 0..100", lambda v: 0 <= v <= 100)
 _positive_float = _positive(float, "a number above 0")
 
 
@@ -310,7 +315,10 @@ def cmd_train_classical(a) -> int:
         if done >= total:
             bar.close()
 
-    model = train_classical(Dataset.open(a.dataset), a.classifier, a.n_iter, a.seed, progress=progress)
+    from .classical.candidates import TRAINING_DEFAULT, CandidateParams  # noqa: PLC0415
+
+    params = CandidateParams(**{**TRAINING_DEFAULT, **({} if a.white_level is None else {"local_level": a.white_level})})
+    model = train_classical(Dataset.open(a.dataset), a.classifier, a.n_iter, a.seed, params=params, progress=progress)
     out = save_classifier(model, a.out)
     s = model.summary
     print(f"{a.classifier}: cross-validated F1 {s['cv_f1']:.3f} ({s['cv']}, {s['n_iter']} settings) on "
@@ -534,6 +542,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gradient-boosted trees, random forest, RBF SVM, logistic regression (default: %(default)s)")
     s.add_argument("--n-iter", type=_positive_int, default=350, help="hyper-parameter settings to try (default: %(default)s)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    s.add_argument("--white-level", type=_percent_int, metavar="PCT",
+                   help="where a white region's edge is cut, in percent from the level around it to its own "
+                        "(default 60: vacuoles under a veil of stain are found whole; 0: the fixed white rule; "
+                        "higher: tighter edges on crisp scans)")
     s.set_defaults(func=cmd_train_classical)
 
     s = sub.add_parser("predict", help="steatosis masks for images and slides with the U-Net or the classical pipeline",
