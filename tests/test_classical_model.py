@@ -148,6 +148,15 @@ def test_search_refuses_too_few_examples():
     assert set(params) == {"clf__C"}
 
 
+@pytest.mark.parametrize("labels", [[1] * 6 + [0] * 6, [1, 0, 1, 0, 1, 0] + [1] * 6])
+def test_patients_that_hold_one_class_are_named_before_any_fit(labels):
+    """A fold trained on one patient with only positive (or negative) regions cannot be fitted."""
+    X, _, groups = _rows(2)
+    with pytest.raises(SteatosisError, match=r"^cross-validation by patient \(2 patients\) needs positive and "
+                                             "negative regions among the training patients of every fold"):
+        search(X, np.array(labels), groups, kind="logreg", n_iter=1)
+
+
 def test_search_scores_f1_by_default_and_seeds_the_estimator():
     X, y, groups = _rows(3, per_group=40)
     with parallel_config(backend="threading"):

@@ -122,6 +122,11 @@ def search(X, y, groups, kind="gbt", n_iter=350, seed=0, progress: Callable[[int
     n_groups = len(np.unique(groups))
     if n_groups >= 2:
         cv = GroupKFold(n_splits=min(5, n_groups))
+        # a fold whose training patients hold one class cannot be fitted (every setting would fail)
+        if any(len(np.unique(y[train])) < 2 for train, _ in cv.split(X, y, groups)):
+            raise SteatosisError(f"cross-validation by patient ({n_groups} patients) needs positive and negative "
+                                 "regions among the training patients of every fold; label both kinds on more "
+                                 "patients")
     else:  # one image or one patient: folds of regions (optimistic; the summary says so)
         from sklearn.model_selection import StratifiedKFold  # noqa: PLC0415
 
