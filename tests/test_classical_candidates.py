@@ -79,8 +79,11 @@ def test_minimum_area_is_inclusive_and_regions_are_numbered_without_gaps():
     assert c.n == 3 and c.labels.dtype == np.int32  # 10 px, 12 px and the white corner (20 px)
     assert c.labels[10, 10] == 1 and c.labels[30, 10] == 2 and c.labels[99, 99] == 3 and c.labels[20, 10] == 0
     assert sorted(np.unique(c.labels).tolist()) == [0, 1, 2, 3]
-    c = find_candidates(rgb, CandidateParams(erosion=0, min_area=0))  # 0 keeps every region
-    assert c.n == 4 and c.labels[20, 10] == 2
+    rgb[50, 50] = 250  # 1 px
+    assert find_candidates(rgb, CandidateParams(erosion=0, min_area=10)).n == 3
+    for least in (0, 1):  # both keep every region, a single pixel too
+        c = find_candidates(rgb, CandidateParams(erosion=0, min_area=least))
+        assert c.n == 5 and c.labels[20, 10] == 2 and c.labels[50, 50] == 4
 
 
 def test_regions_touching_at_a_corner_are_one():
