@@ -448,3 +448,20 @@ def test_scaled_prediction_reports_progress_cancels_and_accepts_its_limits():
         predict_probability(net, rgb, scale=0.5, cancelled=lambda: True)
     for scale in (0.05, 4):  # the limits are allowed
         assert predict_probability(net, rgb[:40, :40], scale=scale).shape == (40, 40)
+
+
+def test_postprocessing_choice_can_keep_the_half_scale_pass_on():
+    """The default model's script fixes the half-scale fusion on and chooses only threshold and
+    completion; without fuse_only the choice may drop the fusion."""
+    import cv2
+
+    from napari_steatosis.unet.train import choose_postprocessing
+
+    img = np.full((160, 200, 3), (150, 60, 140), np.uint8)
+    cv2.circle(img, (100, 80), 30, (250, 250, 250), -1)
+    mask = np.zeros(img.shape[:2], bool)
+    cv2.circle(mask.view(np.uint8), (100, 80), 30, 1, -1)
+    free = choose_postprocessing(_WhiteFinder(), [img], [mask], 1.0)
+    fixed = choose_postprocessing(_WhiteFinder(), [img], [mask], 1.0, fuse_only=True)
+    assert free["fuse_scales"] == [1.0] and fixed["fuse_scales"] == [1.0, 0.5]
+    assert fixed["val_jaccard"] <= free["val_jaccard"]

@@ -145,8 +145,7 @@ class Detector:
     def scales(self) -> list[float]:
         """The resize factors the network runs at: the working scale times each fused scale."""
         if self.auto_scale:
-            raise SteatosisError("--scale auto measures each image's nuclei; a slide needs --scale as a number "
-                                 "(or its pixel size)")
+            raise SteatosisError("--scale auto measures each image's nuclei; a slide needs --scale as a number")
         return [self.scale * f for f in self.fuse_scales]
 
     def scales_for(self, rgb: np.ndarray) -> list[float]:

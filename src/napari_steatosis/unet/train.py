@@ -208,14 +208,16 @@ def pooled_jaccard_of(preds, masks) -> float:
     return tp / max(tp + fp + fn, 1)
 
 
-def choose_postprocessing(model, images, masks, scale: float, tile: int = 1036, probs=None) -> dict:
-    """On the validation images: fuse a half-scale pass or not, complete detections to the white
-    regions they cover or not (and how much cover), each with its own best threshold; the best
-    pooled Jaccard wins. Returns the card fields (threshold, fuse_scales, complete_min_cover, val_jaccard)."""
+def choose_postprocessing(model, images, masks, scale: float, tile: int = 1036, probs=None,
+                          fuse_only: bool = False) -> dict:
+    """On the validation images: fuse a half-scale pass or not (``fuse_only``: always), complete
+    detections to the white regions they cover or not (and how much cover), each with its own best
+    threshold; the best pooled Jaccard wins. Returns the card fields (threshold, fuse_scales,
+    complete_min_cover, val_jaccard)."""
     from .complete import complete_to_white  # noqa: PLC0415
 
     base = probs or [predict_probability(model, im, tile, prepared=True, scale=scale) for im in images]
-    options = [([1.0], base)]
+    options = [] if fuse_only and scale * 0.5 >= 0.05 else [([1.0], base)]
     if scale * 0.5 >= 0.05:
         half = [predict_probability(model, im, tile, prepared=True, scale=scale * 0.5) for im in images]
         options.append(([1.0, 0.5], [np.maximum(a, b) for a, b in zip(base, half)]))
