@@ -81,3 +81,47 @@ def test_regions_on_each_border_touch_it():
     touching = {tuple(b): fe["touches_border"] for b, fe in zip(boxes.tolist(), f)}
     assert touching == {(0, 50, 3, 53): 1, (97, 50, 100, 53): 1, (10, 0, 13, 3): 1, (60, 117, 63, 120): 1,
                         (50, 50, 53, 53): 0, (40, 115, 44, 120): 1}
+    for box, fe in zip(boxes.tolist(), f):  # cut at the border, not shifted: the whole region is measured
+        mask = np.zeros(rgb.shape[:2], np.uint8)
+        mask[box[0]:box[2], box[1]:box[3]] = 1
+        for k, value in shape_features(np.pad(mask, 1)).items():
+            assert fe[k] == pytest.approx(value, abs=1e-5), (box, k)
+
+
+def test_a_region_with_nothing_around_it_reads_an_all_white_ring():
+    rgb = np.full((40, 40, 3), 250, np.uint8)
+    rgb[20, 20] = 0  # one dark pixel: the rest is one region whose 1-px neighbourhood covers the image
+    c, X, boxes, f = _features(rgb)
+    assert c.n == 1
+    ring = {k: f[0][k] for k in ("ring_hue_cos", "ring_hue_sin", "ring_sat_mean", "ring_val_mean", "ring_white_fraction")}
+    assert ring == dict(ring_hue_cos=0, ring_hue_sin=0, ring_sat_mean=0, ring_val_mean=0, ring_white_fraction=1)
+
+
+def test_a_region_fenced_in_white_has_a_white_ring_without_hue():
+    rgb = np.full((60, 60, 3), 250, np.uint8)
+    rgb[19:27, 19:27] = PINK  # a 1-px pink fence around the 6 x 6 square inside it
+    rgb[20:26, 20:26] = 250
+    c, X, boxes, f = _features(rgb)
+    assert c.n == 2 and boxes[1].tolist() == [20, 20, 26, 26]  # the outside, then the square
+    r = f[1]
+    assert (r["ring_hue_cos"], r["ring_hue_sin"], r["ring_white_fraction"], r["ring_sat_mean"]) == (0, 0, 1, 0)
+    assert r["ring_val_mean"] == 1  # white stretched to 255 by the normalisation
+
+
+def test_the_smallest_regions_have_defined_shape_features():
+    dot = np.zeros((5, 5), np.uint8)
+    dot[2, 2] = 1
+    f = shape_features(dot)
+    assert (f["circularity"], f["eccentricity"], f["extent"], f["hole_fraction"], f["solidity"]) == (1.5, 0, 1, 0, 1)
+    assert f["log_area"] == 0 and f["hull_dist_mean"] == 0
+    bar = np.zeros((5, 6), np.uint8)
+    bar[2, 2:4] = 1  # 1 x 2 px: a line
+    f = shape_features(bar)
+    assert f["eccentricity"] == 1 and f["extent"] == 1 and f["hole_fraction"] == 0
+    assert f["log_area"] == pytest.approx(np.log(2)) and f["circularity"] == 1.5  # outline smoothed to a point
+
+
+def test_a_square_is_exactly_as_round_as_pi_over_4():
+    sq = np.zeros((100, 100), np.uint8)
+    sq[20:81, 20:81] = 1  # its outline through the pixel centres: 60 x 60, perimeter 240
+    assert shape_features(sq)["circularity"] == pytest.approx(np.pi / 4, abs=1e-9)
