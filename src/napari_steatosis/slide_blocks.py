@@ -31,7 +31,7 @@ import numpy as np
 
 from .data.slides import Slide, open_slide
 from .errors import Cancelled, SteatosisError
-from .preprocess import grey_histogram, histogram_percentiles, tissue_mask
+from .preprocess import grey_histogram, histogram_percentiles, percentile_normalize, tissue_mask
 
 BLOCK = 1760  # 2 x 880, the kept output of the U-Net's default 1036 px tile; a multiple of 32 (grid at half scale)
 HALO = 128  # px of neighbours around a block: whole vacuoles up to ~128 px for the classical pipeline and counts
@@ -67,6 +67,7 @@ class SlidePlan:
     tissue: np.ndarray = field(repr=False)  # bool thumbnail tissue mask
     spec: MethodSpec = field(default_factory=MethodSpec)
     mpp: float | None = None
+    white_levels: tuple[float, float] | None = None  # the classical candidates' (slide_white_levels)
 
     def outputs(self) -> list[str]:
         names = []
@@ -123,16 +124,35 @@ def thumbnail(slide: Slide, max_side: int = THUMB_SIDE) -> np.ndarray:
     return out
 
 
-def slide_limits(slide: Slide) -> tuple[int, int]:
-    """The grey 0.1/99.9 percentiles of the finest level with at most :data:`STATS_PIXELS` px
-    (level 0 for slides up to 16 Mpx, so these equal the in-memory image's own)."""
+def _stats_bands(slide: Slide):
+    """Bands of rows of the finest level with at most :data:`STATS_PIXELS` px (level 0 for slides up
+    to 16 Mpx, so statistics over them equal the in-memory image's own)."""
     k = next((i for i, (h, w) in enumerate(slide.level_shapes) if h * w <= STATS_PIXELS), len(slide.levels) - 1)
     h, w = slide.level_shapes[k]
-    hist = np.zeros(256)
     step = max(1, (1 << 22) // max(w, 1))
     for r0 in range(0, h, step):
-        hist += grey_histogram(slide.read(r0, 0, min(h, r0 + step), w, level=k))
+        yield slide.read(r0, 0, min(h, r0 + step), w, level=k)
+
+
+def slide_limits(slide: Slide) -> tuple[int, int]:
+    """The grey 0.1/99.9 percentiles of the slide (over :func:`_stats_bands`)."""
+    hist = np.zeros(256)
+    for band in _stats_bands(slide):
+        hist += grey_histogram(band)
     return histogram_percentiles(hist)
+
+
+def slide_white_levels(slide: Slide, limits: tuple[int, int], sat_max: int, val_min: int) -> tuple[float, float]:
+    """The classical candidates' tissue and white levels (classical/white.py) of the whole slide,
+    normalised by its ``limits``, so every block judges its white regions alike."""
+    from .classical.white import level_histograms, levels_of  # noqa: PLC0415
+
+    hist_all, hist_clear = np.zeros(256), np.zeros(256)
+    for band in _stats_bands(slide):
+        a, c = level_histograms(percentile_normalize(band, limits=limits), sat_max, val_min)
+        hist_all += a
+        hist_clear += c
+    return levels_of(hist_all, hist_clear)
 
 
 def default_block(spec: MethodSpec) -> int:
@@ -159,7 +179,12 @@ def plan_slide(path: str | os.PathLike, work: str | os.PathLike, spec: MethodSpe
         tissue = tissue_mask(thumbnail(slide))
         limits = slide_limits(slide)
         mpp = mpp or slide.mpp
-    plan = SlidePlan(str(path), str(work), (H, W), block, [], 0, limits, tissue, spec, mpp)
+        levels = None
+        if spec.steatosis == "classical":
+            p = steatosis_model(spec).candidate_params
+            if p.local_level:
+                levels = slide_white_levels(slide, limits, p.sat_max, p.val_min)
+    plan = SlidePlan(str(path), str(work), (H, W), block, [], 0, limits, tissue, spec, mpp, levels)
     grid = [(r0, c0, min(r0 + block, H), min(c0 + block, W)) for r0 in range(0, H, block) for c0 in range(0, W, block)]
     plan.n_grid = len(grid)
     plan.boxes = [b for b in grid if plan.has_tissue(*b)]
@@ -203,6 +228,16 @@ def _margins(spec: MethodSpec, model, shape: tuple[int, int]) -> tuple[int, int,
     if model.complete_min_cover is not None:  # white regions decided whole
         need = [max(n, HALO) for n in need]
     return tuple(need)
+
+
+def _window_tissue(plan: SlidePlan, box, margins) -> np.ndarray:
+    """The plan's tissue over a block and its margins (False where they lie outside the slide)."""
+    (r0, c0, r1, c1), (top, left, bottom, right) = box, margins
+    H, W = plan.shape
+    out = np.zeros((r1 - r0 + top + bottom, c1 - c0 + left + right), bool)
+    a0, b0, a1, b1 = max(r0 - top, 0), max(c0 - left, 0), min(r1 + bottom, H), min(c1 + right, W)
+    out[a0 - (r0 - top):a1 - (r0 - top), b0 - (c0 - left):b1 - (c0 - left)] = plan.tissue_block(a0, b0, a1, b1)
+    return out
 
 
 def block_masks(plan: SlidePlan, slide: Slide, box, cancelled=None) -> dict[str, np.ndarray]:
@@ -249,8 +284,10 @@ def block_masks(plan: SlidePlan, slide: Slide, box, cancelled=None) -> dict[str,
     elif spec.steatosis == "classical":
         from .classical.pipeline import predict_steatosis  # noqa: PLC0415
 
-        mask = predict_steatosis(model, window, limits=plan.limits).mask[top:top + h, left:left + w]
-        out["steatosis"] = np.where(mask & tissue, 255, 0).astype(np.uint8)
+        # the slide's levels and tissue: a block alone would judge its white regions by itself
+        pred = predict_steatosis(model, window, limits=plan.limits, levels=plan.white_levels,
+                                 tissue=_window_tissue(plan, box, (top, left, bottom, right)))
+        out["steatosis"] = np.where(pred.mask[top:top + h, left:left + w] & tissue, 255, 0).astype(np.uint8)
     if spec.fibrosis is not None:
         from .fibrosis import FibrosisThresholds, fibrosis_mask  # noqa: PLC0415
 

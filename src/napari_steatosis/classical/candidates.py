@@ -57,13 +57,14 @@ def _disk(r: int) -> np.ndarray:
 
 
 def find_candidates(rgb: np.ndarray, params: CandidateParams | None = None,
-                    limits: tuple[int, int] | None = None) -> Candidates:
-    """``limits``: the grey normalisation levels when they are the slide's, not the image's own."""
+                    limits: tuple[int, int] | None = None, levels: tuple[float, float] | None = None) -> Candidates:
+    """``limits``: the grey normalisation levels, ``levels`` the tissue and white levels of white.py,
+    when they are the slide's, not the image's own."""
     p = params or CandidateParams()
     rgb = _check_rgb(rgb)
     norm = percentile_normalize(rgb, limits=limits)
     hsv = cv2.cvtColor(norm, cv2.COLOR_RGB2HSV)
-    white = local_white(norm, hsv, p.sat_max, p.val_min, p.local_level).astype(np.uint8) * 255
+    white = local_white(norm, hsv, p.sat_max, p.val_min, p.local_level, levels).astype(np.uint8) * 255
     core = cv2.erode(white, _disk(p.erosion)) if p.erosion else white
     n, labels, stats, _ = cv2.connectedComponentsWithStats(core, connectivity=8, ltype=cv2.CV_32S)
     keep = np.zeros(n, bool)

@@ -110,16 +110,19 @@ class Prediction:
 
 
 def predict_steatosis(model: ClassicalModel, rgb: np.ndarray, threshold: float | None = None,
-                      limits: tuple[int, int] | None = None) -> Prediction:
+                      limits: tuple[int, int] | None = None, levels: tuple[float, float] | None = None,
+                      tissue: np.ndarray | None = None) -> Prediction:
+    """``limits``, ``levels`` (see find_candidates) and ``tissue`` (bool, the image's shape) are a
+    slide's when the image is one of its blocks: a block alone would judge them by itself."""
     import cv2  # noqa: PLC0415
 
-    c = find_candidates(rgb, model.candidate_params, limits)
+    c = find_candidates(rgb, model.candidate_params, limits, levels)
     X, boxes = region_features(c)
     prob = model.predict_proba(X) if c.n else np.zeros(0)
     t = model.threshold if threshold is None else threshold
     accept = np.concatenate([[False], prob >= t])
     core = accept[c.labels]
-    tissue = tissue_mask(rgb)
+    tissue = tissue_mask(rgb) if tissue is None else tissue
     # glass is white and may look round at a tissue edge; it is never fat (nor in the % of tissue)
     mask = grow_back(core, c.white, model.candidate_params.erosion) & tissue
     n, lab = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S)

@@ -25,11 +25,31 @@ def fixed_white(hsv: np.ndarray, sat_max: int, val_min: int) -> np.ndarray:
     return cv2.inRange(hsv, (0, 0, val_min), (180, sat_max, 255)) > 0
 
 
+def darkest_channel(rgb: np.ndarray) -> np.ndarray:
+    return cv2.min(cv2.min(rgb[..., 0], rgb[..., 1]), rgb[..., 2])  # 30x numpy's min(axis=2)
+
+
+def level_histograms(rgb: np.ndarray, sat_max: int, val_min: int) -> tuple[np.ndarray, np.ndarray]:
+    """Histograms of the darkest channel of a normalised RGB image: all its pixels, and the clearly
+    white ones. Summed over the parts of a slide they give the slide's :func:`levels_of`."""
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+    return _histograms(darkest_channel(rgb), fixed_white(hsv, sat_max, val_min))
+
+
+def _histograms(darkest: np.ndarray, clear: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    hist_all = cv2.calcHist([darkest], [0], None, [256], [0, 256]).ravel()  # 10x np.bincount on uint8
+    hist_clear = cv2.calcHist([darkest], [0], clear.view(np.uint8), [256], [0, 256]).ravel()
+    return hist_all, hist_clear
+
+
 def image_levels(darkest: np.ndarray, clear: np.ndarray) -> tuple[float, float]:
     """(tissue level, white level) of the darkest channel: medians of the not clearly white and the
     clearly white pixels (255 when fewer than CLEAR_WHITE_MIN are clearly white)."""
-    hist_all = cv2.calcHist([darkest], [0], None, [256], [0, 256]).ravel()  # 10x np.bincount on uint8
-    hist_clear = cv2.calcHist([darkest], [0], clear.view(np.uint8), [256], [0, 256]).ravel()
+    return levels_of(*_histograms(darkest, clear))
+
+
+def levels_of(hist_all: np.ndarray, hist_clear: np.ndarray) -> tuple[float, float]:
+    """:func:`image_levels` from the two histograms of :func:`level_histograms`."""
     hist_rest = hist_all - hist_clear
     white = _median(hist_clear) if hist_clear.sum() >= CLEAR_WHITE_MIN else 255.0
     tissue = _median(hist_rest) if hist_rest.sum() else white
@@ -44,13 +64,17 @@ def _median(hist: np.ndarray) -> float:
     return (float(lo) + float(hi)) / 2
 
 
-def local_white(rgb: np.ndarray, hsv: np.ndarray, sat_max: int, val_min: int, local_level: int) -> np.ndarray:
-    """Bool (H, W): white pixels of a normalised RGB image (see the module's docstring)."""
+def local_white(rgb: np.ndarray, hsv: np.ndarray, sat_max: int, val_min: int, local_level: int,
+                levels: tuple[float, float] | None = None) -> np.ndarray:
+    """Bool (H, W): white pixels of a normalised RGB image (see the module's docstring).
+
+    ``levels``: (tissue, white) of a whole slide, so that its blocks are judged alike; else the image's own.
+    """
     clear = fixed_white(hsv, sat_max, val_min)
     if not local_level:
         return clear
-    darkest = cv2.min(cv2.min(rgb[..., 0], rgb[..., 1]), rgb[..., 2])  # 30x numpy's min(axis=2)
-    tissue, white = image_levels(darkest, clear)
+    darkest = darkest_channel(rgb)
+    tissue, white = levels if levels is not None else image_levels(darkest, clear)
     if white <= tissue:
         return clear
     loose = darkest >= (tissue + white) / 2
