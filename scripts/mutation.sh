@@ -26,7 +26,7 @@ case "$module" in
   classical/pipeline) tests=(tests/test_classical_pipeline.py tests/test_classical_predict.py) ;;
   classical/candidates) tests=(tests/test_classical_candidates.py tests/test_classical_white.py
                         tests/test_classical.py::test_candidates_find_white_regions_and_grow_back) ;;
-  classical/white)    tests=(tests/test_classical_white.py) ;;
+  classical/white)    tests=(tests/test_classical_white.py tests/test_classical_white_levels.py) ;;
   classical/features) tests=(tests/test_classical_features.py tests/test_classical.py -k "features or hu_moments or merged_vacuoles") ;;
   classical/*)        tests=(tests/test_classical.py -k "not widget and not cli and not options") ;;
   data/dataset)       tests=(tests/test_dataset_io.py) ;;
