@@ -153,7 +153,8 @@ def test_patients_that_hold_one_class_are_named_before_any_fit(labels):
     """A fold trained on one patient with only positive (or negative) regions cannot be fitted."""
     X, _, groups = _rows(2)
     with pytest.raises(SteatosisError, match=r"^cross-validation by patient \(2 patients\) needs positive and "
-                                             "negative regions among the training patients of every fold"):
+                                             "negative regions among the training patients of every fold; "
+                                             "label both kinds on more patients$"):
         search(X, np.array(labels), groups, kind="logreg", n_iter=1)
 
 
