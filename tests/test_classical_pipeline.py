@@ -268,6 +268,7 @@ def test_the_seed_decides_the_search_and_the_importances(tmp_path):
     rgb, pts = _one_image()
     a, b, c = (_fit(train_on_image, rgb, pts, kind="logreg", n_iter=2, seed=s) for s in (3, 3, 4))
     assert a.summary == b.summary and a.summary["best_params"] != c.summary["best_params"]
+    assert type(a.summary["best_params"]["clf__C"]) is float  # NumPy's float64 made plain, for JSON
     X, y = image_examples(rgb, pts, None, a.candidate_params)
     assert a.summary["importances"] == importances(a, X, y, seed=3)
     ds = _dataset(tmp_path / "d", splits=("train", "val", "test"))
