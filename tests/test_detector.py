@@ -1,6 +1,7 @@
 """`Detector`: one loaded U-Net with its card's threshold and working scale, used by predict,
 quantify and the napari worker alike (TensorFlow in-process: marker ``tensorflow``)."""
 
+import csv
 import importlib.util
 import json
 import os
@@ -128,10 +129,24 @@ def test_auto_scale_brings_the_nuclei_into_the_cards_range(saved_model, he_field
     assert auto.last_scale == 0.5 and "cannot estimate the magnification" in auto.last_scale_note
 
 
-def test_predict_scale_auto_says_what_it_chose(saved_model, he_field, image, tmp_path, capsys):
-    from napari_steatosis.cli import main
+@pytest.fixture(scope="module")
+def nuclei_model(saved_model, he_field, tmp_path_factory):
+    """The saved model (working scale 0.5) with a card whose nuclei range is [d, 2d], d the H&E
+    field's nucleus size: with --scale auto that field runs at x1, noise at the working scale."""
     from napari_steatosis.magnification import nucleus_diameter_px
     from napari_steatosis.unet.card import load_card, save_model
+    from napari_steatosis.unet.detector import Detector
+
+    d = nucleus_diameter_px(he_field[1])
+    model = tmp_path_factory.mktemp("nuclei") / "nuclei.keras"
+    save_model(Detector.load(saved_model).model, model,
+               dict(load_card(saved_model), nucleus_diameter_px=dict(range=[d, 2 * d])))
+    return model
+
+
+def test_predict_scale_auto_says_what_it_chose(saved_model, nuclei_model, he_field, image, tmp_path, capsys):
+    from napari_steatosis.cli import main
+    from napari_steatosis.magnification import nucleus_diameter_px
     from napari_steatosis.unet.detector import Detector
 
     path, rgb = he_field
@@ -140,9 +155,7 @@ def test_predict_scale_auto_says_what_it_chose(saved_model, he_field, image, tmp
     assert "--scale auto needs a model whose card" in capsys.readouterr().err
     d = nucleus_diameter_px(rgb)
     det = Detector.load(saved_model)
-    model = tmp_path / "nuclei.keras"
-    save_model(det.model, model, dict(load_card(saved_model), nucleus_diameter_px=dict(range=[d, 2 * d])))
-    assert main(["predict", str(path), str(image[0]), "--model", str(model), "--out", str(tmp_path / "p"),
+    assert main(["predict", str(path), str(image[0]), "--model", str(nuclei_model), "--out", str(tmp_path / "p"),
                  "--scale", "auto"]) == 0
     err = capsys.readouterr().err
     assert "scale auto (nuclei into" in err and "scale auto: 1 images measured, factors x1 to x1" in err
@@ -155,3 +168,27 @@ def test_predict_scale_auto_says_what_it_chose(saved_model, he_field, image, tmp
     with pytest.raises(SystemExit):
         main(["predict", str(path), "--out", str(tmp_path / "p2"), "--scale", "big"])
     assert "expected a number above 0 or 'auto', got 'big'" in capsys.readouterr().err
+
+
+def test_quantify_scale_auto_writes_each_images_factor(nuclei_model, he_field, image, tmp_path, capsys):
+    from napari_steatosis.cli import main
+
+    def read_table(path):
+        with open(path, newline="") as fh:
+            return list(csv.DictReader(fh))
+
+    images = [str(he_field[0]), str(image[0])]
+    assert main(["quantify", *images, "--model", str(nuclei_model), "--out", str(tmp_path / "q"),
+                 "--scale", "auto"]) == 0
+    err = capsys.readouterr().err
+    assert "scale auto: 1 images measured, factors x1 to x1 (per image in per_image.csv)" in err
+    assert "scale auto: 1 images ran at the model's working scale; field: cannot estimate the magnification" in err
+    rows = {r["patient"]: r for r in read_table(tmp_path / "q" / "per_image.csv")}
+    assert float(rows["he"]["scale"]) == pytest.approx(1.0) and rows["he"]["scale_note"] == ""
+    assert float(rows["field"]["scale"]) == 0.5 and "cannot estimate the magnification" in rows["field"]["scale_note"]
+    # a number: the columns stay as they were (the method column says the scale)
+    assert main(["quantify", images[0], "--model", str(nuclei_model), "--out", str(tmp_path / "n"),
+                 "--scale", "0.8"]) == 0
+    (row,) = read_table(tmp_path / "n" / "per_image.csv")
+    assert "scale" not in row and "scale 0.4" in row["method"]
+    assert "scale auto" not in capsys.readouterr().err

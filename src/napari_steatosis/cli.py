@@ -364,18 +364,19 @@ def cmd_predict(a) -> int:
     write_failures(out, batch.failures)
     print(f"wrote {len(batch.results)} steatosis masks to {out.resolve()}")
     if a.scale == "auto":
-        _say_auto_scales(batch.results)
+        _say_auto_scales([(job.stem, r) for job, r in batch.results], "the records folder")
     return _batch_summary(len(batch.results), batch.failures, out, batch.skipped)
 
 
-def _say_auto_scales(results: list) -> None:
-    """What --scale auto chose, in one or two lines (each image's factor is in OUT/records)."""
-    chosen = [(job.stem, r) for job, r in results if r.get("scale") is not None]
+def _say_auto_scales(results: list, where: str) -> None:
+    """What --scale auto chose, in one or two lines; ``results``: (image, dict with its ``scale`` and
+    ``scale_note``) pairs; ``where``: where each image's own factor is written."""
+    chosen = [(name, r) for name, r in results if r.get("scale") is not None]
     failed = [(stem, r) for stem, r in chosen if r.get("scale_note")]
     measured = sorted(r["scale"] for _, r in chosen if not r.get("scale_note"))
     if measured:
         _say(f"scale auto: {len(measured)} images measured, factors x{measured[0]:.3g} to x{measured[-1]:.3g} "
-             "(per image in the records folder)")
+             f"(per image in {where})")
     if failed:
         stem, r = failed[0]
         _say(f"scale auto: {len(failed)} images ran at the model's working scale; {stem}: {r['scale_note']}")
@@ -442,6 +443,8 @@ def cmd_quantify(a) -> int:
         print(f"  {p['patient']:<10} steatosis {p['steatosis_pct']:6.2f} % of tissue (grade {p['steatosis_grade']})"
               f"{fib}{extra}, {p['n_images']} images")
     print(f"wrote per_image.csv, per_patient.csv, vacuoles.csv, masks and GeoJSON to {out.resolve()}")
+    if a.scale == "auto":
+        _say_auto_scales([(Path(r["image"]).stem, r) for r in res["per_image"]], "per_image.csv")
     return _batch_summary(len(res["per_image"]), res["failures"], out, res["skipped"])
 
 

@@ -38,7 +38,7 @@ def run_headless(out: str | Path, progress=None) -> dict:
         rgb = ds.read_image(rec)
         stain = rec.extra.get("stain", "trichrome")
         tissue = tissue_mask(rgb)
-        fat = detect(rgb) & tissue
+        fat = detect(rgb)[0] & tissue
         fib = fibrosis_mask(rgb, tuning.thresholds, tissue) if stain == "trichrome" else None
         numbers, _ = image_measurements(fat, tissue, fib)
         masks = {"steatosis": fat, **({"fibrosis": fib} if fib is not None else {})}

@@ -52,7 +52,7 @@ class PredictTask:
         if self.method == "unet":
             with NET_LOCK:
                 prob = model.probability(rgb)
-                chosen = dict(scale=model.last_scale, scale_note=model.last_scale_note) if model.auto_scale else {}
+                chosen = model.last_choice
             mask = model.mask(rgb, prob)
             write_mask(out / f"{job.stem}.steatosis.png", mask)
             if self.probability:  # float32, 4 bytes a pixel: only when asked

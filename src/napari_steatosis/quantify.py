@@ -44,13 +44,15 @@ def classical_model(model: str):
 
 def steatosis_detector(method: str, model: str | None = None, scale: float = 1.0,
                        threshold: float | None = None) -> tuple[Callable, str]:
-    """``(rgb -> bool mask, description)`` for the U-Net or the classical pipeline."""
+    """``(rgb -> (bool mask, scale choice), description)`` for the U-Net or the classical pipeline; the
+    choice is what ``scale="auto"`` chose for this image (:attr:`~.unet.detector.Detector.last_choice`),
+    else empty."""
     if method == "unet":
         det = unet_detector(model, scale, threshold)
 
         def detect(rgb):
-            with NET_LOCK:
-                return det.mask(rgb)
+            with NET_LOCK:  # the choice read under the lock is this image's, not another thread's
+                return det.mask(rgb), det.last_choice
 
         return detect, det.description
     if threshold is not None:
@@ -61,7 +63,7 @@ def steatosis_detector(method: str, model: str | None = None, scale: float = 1.0
         if not model:
             raise SteatosisError("--method classical needs --model (made by steatosis train-classical)")
         clf = classical_model(model)
-        return (lambda rgb: predict_steatosis(clf, rgb).mask), f"classical ({clf.classifier})"
+        return (lambda rgb: (predict_steatosis(clf, rgb).mask, {})), f"classical ({clf.classifier})"
     raise SteatosisError(f"unknown method {method!r}; use unet or classical")
 
 
@@ -115,7 +117,8 @@ class QuantifyTask:
         rgb = read_image(job.path)
         px = self.pixel_size_um or tiff_pixel_size_um(job.path)
         tissue = tissue_mask(rgb)
-        fat = detect(rgb) & tissue
+        fat, choice = detect(rgb)
+        fat = fat & tissue
         fib = None
         if self.fibrosis != "none":
             from .fibrosis import fibrosis_mask, preset  # noqa: PLC0415
@@ -131,6 +134,8 @@ class QuantifyTask:
             geo["features"] += mask_to_geojson(fib, "Fibrosis")["features"]
         write_mask(out / f"{job.stem}.steatosis.png", fat)
         write_geojson(out / f"{job.stem}.steatosis.geojson", geo)
+        if choice:  # --scale auto: the factor this image ran at, and why when it fell back
+            numbers.update(choice, scale=round(choice["scale"], 4))
         return dict(row=dict(image=job.shown, patient=patient, method=description, **numbers),
                     vacuoles=[dict(image=job.shown, patient=patient, **r) for r in rows])
 

@@ -162,6 +162,12 @@ class Detector:
         self.last_scale, self.last_scale_note = s, note
         return [s * f for f in self.fuse_scales]
 
+    @property
+    def last_choice(self) -> dict:
+        """With ``scale="auto"``: the last image's ``scale`` (the factor it ran at) and ``scale_note``
+        (why it fell back to the working scale, else None); otherwise empty."""
+        return dict(scale=self.last_scale, scale_note=self.last_scale_note) if self.auto_scale else {}
+
     def probability(self, rgb: np.ndarray, progress: Callable[[int, int], None] | None = None,
                     cancelled: Callable[[], bool] | None = None) -> np.ndarray:
         """Steatosis probability (float32, H x W) of an RGB uint8 image, at the image's size."""
