@@ -298,3 +298,26 @@ def test_few_positives_spread_over_patients_are_cross_validated_by_patient():
     groups = np.array(["p"] * 3 + ["q"] * 3, dtype=object)
     model = _fit(fit_examples, Examples(X, y, groups, 2), "logreg", 1, 0, CandidateParams(), None, None, "here")
     assert model.summary["cv"] == "GroupKFold by patient" and model.summary["n_positive"] == 2
+
+
+def test_a_cancelled_prediction_stops_while_the_regions_are_measured(monkeypatch):
+    from napari_steatosis.classical import features
+
+    rgb = np.full((264, 264, 3), PINK, np.uint8)
+    for y in range(12, 264, 24):
+        for x in range(12, 264, 24):
+            cv2.circle(rgb, (x, y), 5, WHITE, -1)  # 11 x 11 = 121 white disks: 121 candidate regions
+    model = _model([0.9] * 121)
+    measured = []
+    real = features.shape_features
+    monkeypatch.setattr(features, "shape_features", lambda m: measured.append(1) or real(m))
+    with pytest.raises(Cancelled, match="^classical prediction cancelled$"):
+        predict_steatosis(model, rgb, cancelled=lambda: len(measured) >= 10)
+    assert len(measured) == features.CHECK_EVERY  # stopped at the first check after the 10th region, not at the end
+    measured.clear()
+    pred = predict_steatosis(model, rgb, cancelled=lambda: False)
+    assert len(measured) == 121 and len(pred.table) == 121
+    measured.clear()
+    with pytest.raises(Cancelled):  # cancelled before it started: nothing is measured
+        predict_steatosis(model, rgb, cancelled=lambda: True)
+    assert measured == []

@@ -153,6 +153,56 @@ def test_classical_runs_on_the_visible_region_and_the_whole_slide(dock, small_da
     assert f"{n['n_vacuoles']} vacuoles" in panel.readout.text() and n["n_vacuoles"] > 0
 
 
+def test_cancel_stops_the_classical_visible_region_run_midway_and_keeps_the_earlier_result(
+        dock, small_dataset, look_at, qtbot, monkeypatch):
+    import threading
+
+    from napari_steatosis.classical import features
+    from napari_steatosis.classical.pipeline import train_classical
+    from napari_steatosis.errors import Cancelled
+    from napari_steatosis.widgets import jobs
+    from napari_steatosis.widgets.classical_widget import REGION_LAYER
+
+    viewer, d, out, shown, asked = dock
+    infos = []
+    monkeypatch.setattr(jobs, "notify_info", infos.append)
+    classical = d.show_tab("Classical")
+    classical.set_model(train_classical(small_dataset, "logreg", n_iter=2))
+    layer = open_slide_layer(viewer, sample_slide_path())
+    look_at(viewer, layer, 1300, 1700)
+    classical.region_btn.click()
+    qtbot.waitUntil(lambda: classical.job.finished, timeout=60000)
+    earlier = viewer.layers[REGION_LAYER]
+    data, translate, text = earlier.data.copy(), tuple(earlier.translate), classical.readout.text()
+    assert "in the visible region" in text
+
+    look_at(viewer, layer, 1280, 1790, zoom=0.5)  # another, larger region: hundreds of candidate regions
+    measured, first, go = [], threading.Event(), threading.Event()
+    real = features.shape_features
+
+    def measure(m):  # the worker waits at its first region until Cancel was pressed
+        measured.append(1)
+        if len(measured) == 1:
+            first.set()
+            go.wait(30)
+        return real(m)
+
+    monkeypatch.setattr(features, "shape_features", measure)
+    classical.region_btn.click()
+    job = classical.job
+    qtbot.waitUntil(first.is_set, timeout=30000)
+    classical.run_cancel_btn.click()
+    go.set()
+    qtbot.waitUntil(lambda: job.finished, timeout=30000)
+    assert isinstance(job.error, Cancelled) and infos[-1] == "classical prediction cancelled"
+    assert len(measured) == features.CHECK_EVERY  # stopped mid-way, at the next check, not after every region
+    assert viewer.layers[REGION_LAYER] is earlier and [l.name for l in viewer.layers].count(REGION_LAYER) == 1
+    assert np.array_equal(earlier.data, data) and tuple(earlier.translate) == translate
+    assert classical.readout.text() == text and not shown, shown
+    assert classical.region_btn.isEnabled() and not classical.run_cancel_btn.isEnabled()
+    assert classical.run_progress.isHidden()
+
+
 def test_a_result_of_one_tile_is_one_lazy_level(dock, tmp_path):
     """napari refuses a multiscale labels layer of one level: a result that fits in one tile is shown plain."""
     from napari_steatosis.data.pyramid import write_pyramid

@@ -9,6 +9,8 @@ cytoplasm, glass sits at the edge), touching the image border.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import cv2
 import numpy as np
 
@@ -21,6 +23,7 @@ FEATURES = HU + [
     "ring_hue_cos", "ring_hue_sin", "ring_sat_mean", "ring_val_mean", "ring_white_fraction", "touches_border",
 ]
 RING = 4  # px
+CHECK_EVERY = 64  # regions measured between two calls of region_features' ``check``
 
 
 def log_hu(mask: np.ndarray) -> np.ndarray:
@@ -61,8 +64,9 @@ def shape_features(mask: np.ndarray) -> dict:
     return out
 
 
-def region_features(c: Candidates) -> tuple[np.ndarray, np.ndarray]:
-    """``(features (n, len(FEATURES)) float32, bounding boxes (n, 4) as r0, c0, r1, c1)``."""
+def region_features(c: Candidates, check: Callable[[], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(features (n, len(FEATURES)) float32, bounding boxes (n, 4) as r0, c0, r1, c1)``; ``check()`` is called
+    every CHECK_EVERY regions (it raises to stop: the measuring is most of a prediction's time)."""
     labels, hsv = c.labels, c.hsv
     H, W = labels.shape
     hue = hsv[..., 0].astype(np.float32) * (np.pi / 90.0)
@@ -73,6 +77,8 @@ def region_features(c: Candidates) -> tuple[np.ndarray, np.ndarray]:
     kernel_ring = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * RING + 1, 2 * RING + 1))
     kernel_1 = np.ones((3, 3), np.uint8)
     for i, (r0, r1, c0, c1) in enumerate(objs):
+        if check is not None and i % CHECK_EVERY == 0:
+            check()
         boxes[i] = (r0, c0, r1, c1)
         R0, R1, C0, C1 = max(r0 - pad, 0), min(r1 + pad, H), max(c0 - pad, 0), min(c1 + pad, W)
         region = labels[R0:R1, C0:C1] == i + 1

@@ -109,16 +109,29 @@ class Prediction:
     tissue: np.ndarray
 
 
+def _stop_when(cancelled):
+    """A check that raises Cancelled once ``cancelled()`` (None: never)."""
+    def check():
+        if cancelled is not None and cancelled():
+            raise Cancelled("classical prediction cancelled")
+    return check
+
+
 def predict_steatosis(model: ClassicalModel, rgb: np.ndarray, threshold: float | None = None,
                       limits: tuple[int, int] | None = None, levels: tuple[float, float] | None = None,
-                      tissue: np.ndarray | None = None) -> Prediction:
+                      tissue: np.ndarray | None = None, cancelled=None) -> Prediction:
     """``limits``, ``levels`` (see find_candidates) and ``tissue`` (bool, the image's shape) are a
-    slide's when the image is one of its blocks: a block alone would judge them by itself."""
+    slide's when the image is one of its blocks: a block alone would judge them by itself.
+    ``cancelled()`` turning true stops it (Cancelled) between stages and while the regions are measured."""
     import cv2  # noqa: PLC0415
 
+    check = _stop_when(cancelled)
+    check()
     c = find_candidates(rgb, model.candidate_params, limits, levels)
-    X, boxes = region_features(c)
+    X, boxes = region_features(c, check)
+    check()
     prob = model.predict_proba(X) if c.n else np.zeros(0)
+    check()
     t = model.threshold if threshold is None else threshold
     accept = np.concatenate([[False], prob >= t])
     core = accept[c.labels]
