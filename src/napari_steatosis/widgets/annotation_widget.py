@@ -19,7 +19,6 @@ from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QFileDialog,
-    QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
@@ -41,6 +40,7 @@ from ..wand import wand
 from ..workspace import write_snapshot
 from .jobs import Job, guarded, notify_error, notify_info
 from .layers import STEATOSIS_MASK
+from .qt_rows import row_of
 from .workspace_view import plain_click, view_of, visible_region
 
 COLUMNS = ["image", "patient", "split", "points +/−", "steatosis", "fibrosis", "saved"]
@@ -100,28 +100,12 @@ class AnnotationWidget(QWidget):
         help_text.setStyleSheet("color: grey")
 
         layout = QVBoxLayout(self)
-        row = QHBoxLayout()
-        for b in (self.open_btn, self.new_btn, self.add_btn):
-            row.addWidget(b)
-        layout.addLayout(row)
+        layout.addLayout(row_of(self.open_btn, self.new_btn, self.add_btn))
         layout.addWidget(self.table, 1)
-        row = QHBoxLayout()
-        for b in (self.prev_btn, self.next_btn, self.save_btn):
-            row.addWidget(b)
-        layout.addLayout(row)
-        row = QHBoxLayout()
-        row.addWidget(self.save_progress)
-        row.addWidget(self.save_cancel_btn)
-        layout.addLayout(row)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("brush"))
-        row.addWidget(self.brush)
-        row.addWidget(self.wand_box)
-        layout.addLayout(row)
-        row = QHBoxLayout()
-        row.addWidget(self.import_mask_btn)
-        row.addWidget(self.import_points_btn)
-        layout.addLayout(row)
+        layout.addLayout(row_of(self.prev_btn, self.next_btn, self.save_btn))
+        layout.addLayout(row_of(self.save_progress, self.save_cancel_btn))
+        layout.addLayout(row_of(QLabel("brush"), self.brush, self.wand_box))
+        layout.addLayout(row_of(self.import_mask_btn, self.import_points_btn))
         layout.addWidget(self.add_region_btn)
         layout.addWidget(help_text)
         layout.addWidget(self.status)

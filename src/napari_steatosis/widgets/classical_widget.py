@@ -17,7 +17,6 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -34,6 +33,7 @@ from ..stain import require_colour
 from ..workspace import Result
 from .jobs import Job, guarded
 from .layers import NOT_STEATOSIS_POINTS, RESULT_LAYERS, STEATOSIS_POINTS, region_colormap
+from .qt_rows import row_of
 from .slide_panel import WholeSlidePanel, show_region_layer
 from .unet_run import steatosis_readout
 from .workspace_view import view_of, visible_region, workspace_of
@@ -140,24 +140,11 @@ class ClassicalWidget(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        row = QHBoxLayout()
-        row.addWidget(self.train_ds_btn)
-        row.addWidget(self.train_img_btn)
-        layout.addLayout(row)
-        row = QHBoxLayout()
-        row.addWidget(self.progress)
-        row.addWidget(self.cancel_btn)
-        layout.addLayout(row)
+        layout.addLayout(row_of(self.train_ds_btn, self.train_img_btn))
+        layout.addLayout(row_of(self.progress, self.cancel_btn))
         layout.addWidget(self.summary)
-        row = QHBoxLayout()
-        row.addWidget(self.load_btn)
-        row.addWidget(self.save_btn)
-        layout.addLayout(row)
-        row = QHBoxLayout()
-        row.addWidget(self.run_btn)
-        row.addWidget(self.region_btn)
-        row.addWidget(self.run_cancel_btn)
-        layout.addLayout(row)
+        layout.addLayout(row_of(self.load_btn, self.save_btn))
+        layout.addLayout(row_of(self.run_btn, self.region_btn, self.run_cancel_btn))
         layout.addWidget(self.run_progress)
         layout.addWidget(self.readout)
         self.slide_panel = WholeSlidePanel(napari_viewer, "steatosis", "classical", "classical", self.slide_settings)

@@ -18,7 +18,6 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QSlider,
@@ -34,6 +33,7 @@ from ..stain import detect_stain, preset_warning
 from ..workspace import Result
 from .jobs import guarded, run_job
 from .layers import FIBROSIS_MASK, labels_colormap
+from .qt_rows import row_of
 from .slide_panel import WholeSlidePanel, show_region_layer
 from .workspace_view import view_of, visible_region, workspace_of
 
@@ -91,10 +91,7 @@ class FibrosisWidget(QWidget):
             s.setRange(0, top)
             lab = QLabel()
             lab.setMinimumWidth(52)
-            row = QHBoxLayout()
-            row.addWidget(s)
-            row.addWidget(lab)
-            form.addRow(_LABELS[name], row)
+            form.addRow(_LABELS[name], row_of(s, lab))
             self.sliders[name], self.value_labels[name] = s, lab
         self.region_btn = QPushButton("Run on visible region")
         self.region_btn.setToolTip("a whole slide on screen: fibrosis on its visible region at full resolution "
@@ -129,10 +126,7 @@ class FibrosisWidget(QWidget):
         self.slide_panel = WholeSlidePanel(napari_viewer, "fibrosis", "fibrosis", "fibrosis",
                                            lambda: dict(method="none", fibrosis=self.thresholds().to_dict()))
         layout.addWidget(self.slide_panel)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.tune_layer_btn)
-        buttons.addWidget(self.tune_ds_btn)
-        layout.addLayout(buttons)
+        layout.addLayout(row_of(self.tune_layer_btn, self.tune_ds_btn))
         layout.addWidget(self.tuning_label)
         layout.addWidget(self.roc_canvas)
         layout.addStretch(1)

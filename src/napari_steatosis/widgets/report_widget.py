@@ -19,7 +19,6 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
@@ -38,6 +37,7 @@ from ..measure import GRADE_NAMES
 from ..workspace import Result
 from .jobs import ProcessJob, guarded, notify_error, notify_info
 from .layers import RESULT_LAYERS
+from .qt_rows import row_of
 from .workspace_view import workspace_of
 
 IMAGE_COLUMNS = ["image", "patient", "steatosis_pct", "n_vacuoles", "macro_share_pct", "median_diameter_px",
@@ -110,10 +110,7 @@ class ReportWidget(QWidget):
         self.fibrosis = QComboBox()
         self.fibrosis.addItems(["none", "trichrome", "sirius-red"])
         form = QFormLayout()
-        row = QHBoxLayout()
-        row.addWidget(self.dataset_edit)
-        row.addWidget(self.browse_btn)
-        form.addRow("dataset", row)
+        form.addRow("dataset", row_of(self.dataset_edit, self.browse_btn))
         form.addRow("method", self.method)
         form.addRow("model", self.model_edit)
         form.addRow("fibrosis", self.fibrosis)
@@ -143,10 +140,7 @@ class ReportWidget(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        row = QHBoxLayout()
-        row.addWidget(self.run_btn)
-        row.addWidget(self.cancel_btn)
-        layout.addLayout(row)
+        layout.addLayout(row_of(self.run_btn, self.cancel_btn))
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(tabs, 1)

@@ -10,13 +10,14 @@ fine-tunes the U-Net on the dataset in a worker process (the U-Net dock's retrai
 from __future__ import annotations
 
 import numpy as np
-from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ..errors import SteatosisError
 from ..preprocess import percent_of_tissue, tissue_mask
 from ..wand import review_click
 from ..workspace import Result
 from .jobs import guarded, notify_error
+from .qt_rows import row_of
 from .unet_run import steatosis_readout
 from .workspace_view import plain_click, view_of
 
@@ -58,10 +59,7 @@ class ReviewWidget(QWidget):
         form.addRow("wand tolerance", self.tolerance)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        row = QHBoxLayout()
-        for b in (self.start_btn, self.stop_btn):
-            row.addWidget(b)
-        layout.addLayout(row)
+        layout.addLayout(row_of(self.start_btn, self.stop_btn))
         layout.addWidget(help_text)
         layout.addWidget(self.status)
         layout.addWidget(self.accept_btn)

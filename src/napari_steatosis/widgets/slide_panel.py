@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from qtpy.QtWidgets import QFileDialog, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
+from qtpy.QtWidgets import QFileDialog, QGroupBox, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
 from ..data.slides import image_stem
 from ..errors import SteatosisError
@@ -23,6 +23,7 @@ from ..slide_region import region_translate
 from ..slide_worker import slide_summary, worker_args
 from .jobs import ProcessJob, guarded, notify_error, notify_info
 from .layers import WORKSPACE_META, labels_colormap
+from .qt_rows import row_of
 from .workspace_view import slide_on_screen, view_of
 
 
@@ -102,11 +103,7 @@ class WholeSlidePanel(QGroupBox):
         self.readout.setWordWrap(True)
         self.readout.setStyleSheet("font-weight: bold")
         lay = QVBoxLayout(self)
-        row = QHBoxLayout()
-        row.addWidget(self.run_btn)
-        row.addWidget(self.cancel_btn)
-        row.addWidget(self.folder_btn)
-        lay.addLayout(row)
+        lay.addLayout(row_of(self.run_btn, self.cancel_btn, self.folder_btn))
         lay.addWidget(self.progress)
         lay.addWidget(self.readout)
         self.run_btn.clicked.connect(lambda: self.run())

@@ -17,7 +17,6 @@ from qtpy.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
@@ -29,6 +28,7 @@ from qtpy.QtWidgets import (
 
 from ..errors import SteatosisError
 from .jobs import ProcessJob, guarded, notify_error, notify_info
+from .qt_rows import row_of
 from .workspace_view import workspace_of
 
 
@@ -110,10 +110,7 @@ class RetrainPanel(QGroupBox):
         self.train_status.setWordWrap(True)
         self.plot = TrainingPlot()
         form = QFormLayout()
-        row = QHBoxLayout()
-        row.addWidget(self.dataset_edit)
-        row.addWidget(self.browse_btn)
-        form.addRow("dataset", row)
+        form.addRow("dataset", row_of(self.dataset_edit, self.browse_btn))
         form.addRow("start from", self.start_from)
         form.addRow("epochs", self.epochs)
         form.addRow("time budget (min)", self.minutes)
@@ -121,10 +118,7 @@ class RetrainPanel(QGroupBox):
         lay = QVBoxLayout(self)
         lay.addWidget(self.corrections_btn)
         lay.addLayout(form)
-        row = QHBoxLayout()
-        for b in (self.start_btn, self.cancel_train_btn, self.use_btn):
-            row.addWidget(b)
-        lay.addLayout(row)
+        lay.addLayout(row_of(self.start_btn, self.cancel_train_btn, self.use_btn))
         lay.addWidget(self.train_progress)
         lay.addWidget(self.train_status)
         lay.addWidget(self.plot)
