@@ -22,7 +22,6 @@ from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -37,6 +36,7 @@ from ..stain import require_colour
 from ..workspace import Result
 from .jobs import ProcessJob, guarded, notify_error, notify_info
 from .layers import labels_colormap
+from .qt_rows import row_of
 from .slide_panel import WholeSlidePanel, show_region_layer
 from .workspace_view import view_of, visible_region, workspace_of
 
@@ -93,23 +93,11 @@ class UNetRunPanel(QGroupBox):
                               "magnification than the model's (hepatocytes much larger than ~25-30 px)")
         lay = QVBoxLayout(self)
         lay.addWidget(self.model_label)
-        row = QHBoxLayout()
-        row.addWidget(self.load_btn)
-        row.addWidget(self.default_btn)
-        lay.addLayout(row)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("scale"))
-        row.addWidget(self.scale)
-        row.addWidget(self.run_btn)
-        row.addWidget(self.cancel_run_btn)
-        lay.addLayout(row)
+        lay.addLayout(row_of(self.load_btn, self.default_btn))
+        lay.addLayout(row_of(QLabel("scale"), self.scale, self.run_btn, self.cancel_run_btn))
         lay.addWidget(self.region_btn)
         lay.addWidget(self.run_progress)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("threshold"))
-        row.addWidget(self.threshold)
-        row.addWidget(self.threshold_label)
-        lay.addLayout(row)
+        lay.addLayout(row_of(QLabel("threshold"), self.threshold, self.threshold_label))
         lay.addWidget(self.readout)
         lay.addWidget(self.device_label)
         self.slide_panel = WholeSlidePanel(napari_viewer, "steatosis", "unet", "U-Net", self.slide_settings)
