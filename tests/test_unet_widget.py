@@ -5,6 +5,7 @@ worker processes, and the tiny model is made in one too.
 """
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 
@@ -23,7 +24,8 @@ def tiny_model(tmp_path_factory):
             "import keras; keras.utils.set_random_seed(0)\n"
             "from napari_steatosis.unet.model import build_unet\n"
             "from napari_steatosis.unet.card import save_model\n"
-            f"save_model(build_unet(), {str(path)!r}, {{'threshold': 0.5, 'val_jaccard': 0.1}})\n")
+            f"save_model(build_unet(), {str(path)!r}, {{'threshold': 0.5, 'val_jaccard': 0.1, "
+            "'nucleus_diameter_px': {'range': [4, 6]}})\n")  # for scale auto: the sample's nuclei are ~12 px
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
     return str(path)
 
@@ -72,6 +74,32 @@ def test_run_then_rethreshold_without_running_again(dock, tiny_model, qtbot):
     assert w.readout.text().startswith(f"Steatosis: {w.percent:.1f} % of tissue, S") and w.run_btn.isEnabled()
     viewer.open_sample("napari-steatosis", "trichrome")  # another image: the result and its number go
     assert MASK_LAYER not in viewer.layers and PROB_LAYER not in viewer.layers and w.readout.text() == ""
+
+
+def test_scale_auto_runs_at_the_factor_the_nuclei_give(dock, tiny_model, tmp_path, qtbot):
+    from napari_steatosis.magnification import scale_to_nuclei
+
+    viewer, w, _, shown = dock
+    w.load_model(tiny_model)
+    assert w.auto_scale.isEnabled() and not w.auto_scale.isChecked() and w.scale.isEnabled()
+    w.auto_scale.click()
+    assert not w.scale.isEnabled()
+    job = w.run()
+    assert job.args[job.args.index("--scale") + 1] == "auto"
+    qtbot.waitUntil(lambda: w.run_process is None, timeout=120000)
+    assert not shown, shown
+    expect = scale_to_nuclei(np.asarray(viewer.layers[0].data), 4, 6)  # the card's range; working scale 1
+    assert 0.3 < expect < 0.7 and f"scale auto: x{expect:.2g} from nuclei" in w.device_label.text()
+    assert w.slide_settings()["scale"] == 1.0 and "the whole slide runs at scale 1" in shown[-1]
+    w.auto_scale.click()  # off: the number again
+    assert w.scale.isEnabled() and w.scale_arg() == "1"
+    w.auto_scale.click()
+    bare = tmp_path / "bare.keras"  # a model without a card: no nucleus sizes, no auto
+    shutil.copy(tiny_model, bare)
+    w.load_model(str(bare))
+    assert not w.auto_scale.isEnabled() and not w.auto_scale.isChecked() and w.scale_arg() == "1"
+    w.set_model_path(None)  # the shipped default's card records its training images' nuclei
+    assert w.auto_scale.isEnabled()
 
 
 def test_run_can_be_cancelled(dock, tiny_model, qtbot):

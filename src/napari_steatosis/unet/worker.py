@@ -3,18 +3,22 @@
 napari runs the network through this (``python -m napari_steatosis.unet.worker``): TensorFlow
 and Qt 6 in one process crash on some systems, and a process can be stopped at once.
 
-    python -m napari_steatosis.unet.worker --input IMAGE.npy --output PROB.npy [--model M.keras] [--tile N]
+    python -m napari_steatosis.unet.worker --input IMAGE.npy --output PROB.npy [--model M.keras] [--tile N] [--scale S|auto]
     python -m napari_steatosis.unet.worker --slide SLIDE --region R0,C0,R1,C1 --output PROB.npy --tissue-output T.npy
 
 (the second form reads a level-0 region of a whole slide itself: napari's "Run on visible region")
 
 stdout: {"event": "device", ...}, {"event": "tile", "done": k, "total": n}, {"event": "done", ...}
+(with ``--scale auto`` the done event carries the factor the image ran at, ``scale``, and
+``scale_note``, why it fell back to the model's working scale, else null)
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from ..cli import _scale
 
 
 def _read_input(a):
@@ -45,7 +49,9 @@ def main(argv=None) -> int:
     p.add_argument("--output", required=True, help="where to write the float32 probability map (.npy)")
     p.add_argument("--model", help="model file (default: the shipped one)")
     p.add_argument("--tile", type=int, default=1036)
-    p.add_argument("--scale", type=float, default=1.0, help="resize by this factor before the network, on top of the model card's working scale")
+    p.add_argument("--scale", type=_scale, default=1.0,
+                   help="resize by this factor before the network, on top of the model card's working scale; "
+                        "'auto': from the size of the image's nuclei")
     a = p.parse_args(argv)
     from . import quiet_tensorflow  # noqa: PLC0415
     from ..worker_lines import reported  # noqa: PLC0415
@@ -81,7 +87,7 @@ def _run(a) -> int:
         from ..preprocess import tissue_mask  # noqa: PLC0415
 
         _save_npy(a.tissue_output, tissue_mask(rgb))
-    emit(event="done", output=a.output)
+    emit(event="done", output=a.output, **det.last_choice)
     return 0
 
 if __name__ == "__main__":

@@ -9,6 +9,10 @@ it without running the network again. Changing image drops the result and its nu
 On a whole slide, "Run on visible region" has the worker read the level-0 region on screen and
 draws its mask over the slide where it was read (the slider re-thresholds it too); "Run on the
 whole slide" (:class:`~.slide_panel.WholeSlidePanel`) runs the model over every tissue block.
+
+*scale* is the worker's ``--scale``; *auto (from nuclei)* passes ``--scale auto`` (each image or
+visible region resized from the size of its nuclei, the factor shown after the run); a whole
+slide takes one number for all its blocks, so it keeps the box's number.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
+    QCheckBox,
     QDoubleSpinBox,
     QFileDialog,
     QGroupBox,
@@ -48,6 +53,20 @@ def model_card(path):
     from ..unet.card import load_card  # noqa: PLC0415
 
     return load_card(path or default_model.path())
+
+
+AUTO_TIP = ("measure each image's nuclei and resize it so that they fall in the size range of the model's training "
+            "images (as `steatosis predict --scale auto`); a whole slide still runs at the number")
+NO_AUTO_TIP = "this model's card records no nucleus size (train-unet writes it for H&E training data): set a number"
+
+
+def auto_scale_text(done: dict) -> str:
+    """What --scale auto chose, from the worker's done event ('' when the run had a number)."""
+    if done.get("scale") is None:
+        return ""
+    if done.get("scale_note"):
+        return f"; scale auto: x{done['scale']:.2g}, {done['scale_note']}"
+    return f"; scale auto: x{done['scale']:.2g} from nuclei"
 
 
 def steatosis_readout(percent: float) -> str:
@@ -91,10 +110,13 @@ class UNetRunPanel(QGroupBox):
         self.scale.setValue(1.0)
         self.scale.setToolTip("resize the image by this factor before the network: below 1 for images at a higher "
                               "magnification than the model's (hepatocytes much larger than ~25-30 px)")
+        self.auto_scale = QCheckBox("auto (from nuclei)")
+        self.auto_scale.setToolTip(AUTO_TIP)
+        self.auto_scale.toggled.connect(lambda on: self.scale.setEnabled(not on))
         lay = QVBoxLayout(self)
         lay.addWidget(self.model_label)
         lay.addLayout(row_of(self.load_btn, self.default_btn))
-        lay.addLayout(row_of(QLabel("scale"), self.scale, self.run_btn, self.cancel_run_btn))
+        lay.addLayout(row_of(QLabel("scale"), self.scale, self.auto_scale, self.run_btn, self.cancel_run_btn))
         lay.addWidget(self.region_btn)
         lay.addWidget(self.run_progress)
         lay.addLayout(row_of(QLabel("threshold"), self.threshold, self.threshold_label))
@@ -116,9 +138,15 @@ class UNetRunPanel(QGroupBox):
             pass
 
     def slide_settings(self) -> dict:
-        """The whole-slide worker's settings: this model, threshold and scale."""
+        """The whole-slide worker's settings: this model, threshold and scale (a number: one for every block)."""
+        if self.auto_scale.isChecked():
+            notify_info(f"scale auto is measured per image: the whole slide runs at scale {self.scale.value():g}")
         return dict(method="unet", model=self.model_path, threshold=self.threshold.value() / 100,
                     scale=self.scale.value())
+
+    def scale_arg(self) -> str:
+        """The worker's --scale: 'auto', or the number in the box."""
+        return "auto" if self.auto_scale.isChecked() else f"{self.scale.value():g}"
 
     @property
     def run_process(self):
@@ -136,6 +164,11 @@ class UNetRunPanel(QGroupBox):
         self._apply_card(card)
 
     def _apply_card(self, card: dict) -> None:
+        can_auto = bool(card.get("nucleus_diameter_px"))
+        self.auto_scale.setEnabled(can_auto)
+        self.auto_scale.setToolTip(AUTO_TIP if can_auto else NO_AUTO_TIP)
+        if not can_auto:
+            self.auto_scale.setChecked(False)
         if "threshold" in card:
             self.threshold.setValue(int(round(100 * float(card["threshold"]))))
             vj = card.get("val_jaccard")
@@ -183,7 +216,7 @@ class UNetRunPanel(QGroupBox):
         out = Path(self._tmp.name) / "prob.npy"
         self._run_for, self._run_out, self._device, self._run_region = self.ws.image, out, "?", region
         args = ["-m", "napari_steatosis.unet.worker", *source, "--output", str(out),
-                "--scale", f"{self.scale.value():g}"]
+                "--scale", self.scale_arg()]
         if self.model_path:
             args += ["--model", self.model_path]
         self.job = ProcessJob(args, on_event=self._on_event, on_done=self._done,
@@ -215,7 +248,8 @@ class UNetRunPanel(QGroupBox):
                 self._region = self._run_region
                 self.tissue = (tissue_mask(self.ws.rgb) if self._region is None
                                else np.load(self._tissue_out, allow_pickle=False))
-                self.device_label.setText(f"ran on {self._device}")
+                done = next((e for e in reversed(job.events) if e.get("event") == "done"), {})
+                self.device_label.setText(f"ran on {self._device}{auto_scale_text(done)}")
                 self.apply_threshold()
         finally:
             self._tmp.cleanup()
