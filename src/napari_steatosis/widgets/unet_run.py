@@ -104,6 +104,7 @@ class UNetRunPanel(QGroupBox):
         self.readout.setStyleSheet("font-weight: bold")
         self.readout.setWordWrap(True)
         self.device_label = QLabel("")
+        self.device_label.setWordWrap(True)  # scale auto can say at length why it fell back
         self.scale = QDoubleSpinBox()
         self.scale.setRange(0.05, 4.0)
         self.scale.setSingleStep(0.1)
