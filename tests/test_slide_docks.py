@@ -234,3 +234,29 @@ def test_whole_slide_refuses_without_a_slide_or_a_model(dock, tmp_path):
     assert "cannot write the whole-slide results to" in shown[-1] and fib.job is None and fib.out_dir is None
     fib.folder_btn.click()
     assert fib.out_dir == str(out) and len(asked) == 1
+
+
+def test_review_and_report_on_a_slide_say_what_to_do_instead_of_measuring_a_level(dock, tmp_path):
+    import shutil
+
+    from napari_steatosis.sample import sample_data_dir
+    from napari_steatosis.widgets import report_widget, review_widget
+
+    viewer, d, out, shown, asked = dock
+    review, report = d.show_tab("Review"), d.show_tab("Report")
+    open_slide_layer(viewer, sample_slide_path())
+    hint = review_widget.slide_hint("liver")
+    assert review.status.text() == hint and "Add visible region to the dataset" in hint
+    review.start_btn.click()
+    assert shown[-1] == hint and not review.reviewing and review.start_btn.isEnabled()
+    assert "review" not in d.ws.results
+    hint = report_widget.slide_hint("liver")
+    assert report.status.text() == hint and "Run on the whole slide" in hint
+    report.run_btn.click()
+    assert shown[-1] == hint and report.job is None and report.run_btn.isEnabled()
+
+    study = tmp_path / "study"
+    shutil.copytree(sample_data_dir(), study)
+    d.ws.open_dataset(study)  # a dataset image on screen: the usual hints again, and the report runs on it
+    assert review.status.text() == review_widget.START_HINT and report.status.text() == ""
+    assert report.dataset_folder() == str(study)

@@ -53,6 +53,12 @@ HEADERS = {  # what a pathologist reads instead of the CSV's column names
 OVERLAY = RESULT_LAYERS["report"][0]
 
 
+def slide_hint(name: str) -> str:
+    """What the report is for when a whole slide is on screen, and where that slide's own numbers come from."""
+    return (f"{name} is a whole slide: its numbers come from Run on the whole slide (U-Net, Classical or Fibrosis "
+            "tab). The report measures every image of a dataset folder: choose one.")
+
+
 def _cell(column: str, value: str) -> str:
     """One decimal for percentages and sizes, named grades, image stems."""
     if value in ("", None):
@@ -150,6 +156,16 @@ class ReportWidget(QWidget):
         self.run_btn.clicked.connect(lambda: self.run())
         self.export_btn.clicked.connect(lambda: self.export())
         self.image_table.cellClicked.connect(self.open_row)
+        self.ws.image_changed.connect(self._on_image)
+        self._on_image(self.ws)
+
+    def _on_image(self, ws) -> None:
+        if self.job is not None or self.per_image:
+            return  # a report running or shown says more
+        if ws.multiscale and ws.dataset is None:
+            self.status.setText(slide_hint(ws.name))
+        elif "is a whole slide" in self.status.text():
+            self.status.setText("")
 
     def _browse(self):
         folder = QFileDialog.getExistingDirectory(self, "Dataset folder")
@@ -165,7 +181,7 @@ class ReportWidget(QWidget):
         if not folder and self.ws.dataset is not None:
             folder = str(self.ws.dataset.root)
         if not folder:
-            raise SteatosisError("choose a dataset folder")
+            raise SteatosisError(slide_hint(self.ws.name) if self.ws.multiscale else "choose a dataset folder")
         return folder
 
     @guarded

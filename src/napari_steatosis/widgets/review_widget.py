@@ -22,6 +22,14 @@ from .unet_run import steatosis_readout
 from .workspace_view import plain_click, view_of
 
 SOURCES = ("unet", "classical", "report")
+START_HINT = "Run a detection (U-Net or classical tab), then start the review here."
+
+
+def slide_hint(name: str) -> str:
+    """Why a whole slide is not reviewed here, and the way that works: its region on screen as a dataset image."""
+    return (f"{name} is a whole slide: to correct a detection on it, add the region on screen to a dataset "
+            "(Annotate > Add visible region to the dataset), open that image from the table, run the U-Net or "
+            "classical tab on it and review it here.")
 
 
 class ReviewWidget(QWidget):
@@ -47,7 +55,7 @@ class ReviewWidget(QWidget):
         self.retrain_btn = QPushButton("Retrain with my corrections")
         for b in (self.accept_btn, self.stop_btn):
             b.setEnabled(False)
-        self.status = QLabel("Run a detection (U-Net or classical tab), then start the review here.")
+        self.status = QLabel(START_HINT)
         self.status.setWordWrap(True)
         help_text = QLabel("While reviewing: click a detected vacuole to reject it; click a missed one to add it "
                            "(the wand grows to its white region). Everything else is accepted.")
@@ -70,7 +78,15 @@ class ReviewWidget(QWidget):
         self.stop_btn.clicked.connect(lambda: self.stop())
         self.accept_btn.clicked.connect(lambda: self.accept())
         self.retrain_btn.clicked.connect(lambda: self.retrain_with_corrections())
-        self.ws.image_changed.connect(lambda ws: self.stop())
+        self.ws.image_changed.connect(self._on_image)
+        self._on_image(self.ws)
+
+    def _on_image(self, ws) -> None:
+        self.stop()
+        if ws.multiscale:
+            self.status.setText(slide_hint(ws.name))
+        elif "is a whole slide" in self.status.text():  # back from a slide: the usual first step
+            self.status.setText(START_HINT)
 
     @property
     def reviewing(self) -> bool:
@@ -79,7 +95,7 @@ class ReviewWidget(QWidget):
     @guarded
     def start(self):
         if self.ws.multiscale:
-            raise SteatosisError(f"{self.ws.name} is a whole slide: review a field of it (an image of a dataset)")
+            raise SteatosisError(slide_hint(self.ws.name))
         result = self.ws.results.get(self.source.currentText())
         if result is None:
             have = ", ".join(m for m in SOURCES if m in self.ws.results) or "none yet"
