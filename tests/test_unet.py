@@ -465,3 +465,50 @@ def test_postprocessing_choice_can_keep_the_half_scale_pass_on():
     fixed = choose_postprocessing(_WhiteFinder(), [img], [mask], 1.0, fuse_only=True)
     assert free["fuse_scales"] == [1.0] and fixed["fuse_scales"] == [1.0, 0.5]
     assert fixed["val_jaccard"] <= free["val_jaccard"]
+
+
+def test_a_block_core_at_half_scale_is_the_whole_window_at_half_scale_without_its_margins(model):
+    """A slide block's x0.5 pass: only the core is predicted, the window's margins as its context."""
+    from napari_steatosis.unet.patches import prepare_image
+    from napari_steatosis.unet.predict import predict_core_resized
+
+    win = prepare_image(np.random.default_rng(9).integers(0, 256, (480, 544, 3), dtype=np.uint8))
+    top, left, h, w = 128, 96, 224, 320  # multiples of 32: the core starts the half-scale 16 px grid
+    whole = predict_probability(model, win, prepared=True, scale=0.5)[top:top + h, left:left + w]
+    core = predict_core_resized(model, win, (top, left, h, w), 0.5)
+    assert core.shape == (h, w) and core.dtype == np.float32
+    # the same pixels and grid; only the first row and column are interpolated from the core's own
+    # first half-scale row and column (the whole window has the one before)
+    np.testing.assert_allclose(core[1:, 1:], whole[1:, 1:], atol=1e-5)
+    assert np.abs(core - whole).max() < 0.2
+    net = _CornerNet()
+    predict_core_resized(net, win, (top, left, h, w), 0.5)
+    assert net.shapes == [(1, valid_size_at_least(112 + 2 + 152), valid_size_at_least(160 + 2 + 152), 3)]
+    # a core at the window's edge: what the margins lack is mirrored as predict_probability mirrors the image
+    edge = predict_core_resized(model, win, (0, 0, 480, 544), 0.5)
+    np.testing.assert_allclose(edge[1:, 1:], predict_probability(model, win, prepared=True, scale=0.5)[1:, 1:],
+                               atol=1e-5)
+
+
+def test_tiles_with_no_needed_pixel_are_not_run():
+    """A slide block's tiles that lie on glass: not run, 0 there, every other tile as before."""
+    from napari_steatosis.unet.patches import prepare_image
+    from napari_steatosis.unet.predict import padded_extent, predict_padded
+
+    shape = (300, 341)
+    rows, cols = padded_extent(shape, 268)
+    padded = prepare_image(np.random.default_rng(3).integers(0, 256, (rows, cols, 3), dtype=np.uint8))
+    net = _WhiteFinder()
+    full = predict_padded(net, padded, shape, 268)
+    (th, tw), (kh, kw), origins = tile_plan(shape, 268)
+    needed = np.zeros(shape, bool)
+    needed[kh + 5, 2 * kw + 7] = True  # one pixel, inside the tile at row 1, column 2
+    needed[-1, -1] = True  # and the last pixel: the bottom-right tile
+    net.shapes.clear()
+    done = []
+    part = predict_padded(net, padded, shape, 268, needed=needed, progress=lambda d, t: done.append(d))
+    assert len(net.shapes) == 2 and done == list(range(1, len(origins) + 1))
+    ran = np.zeros(shape, bool)
+    ran[kh:2 * kh, 2 * kw:3 * kw] = ran[2 * kh:, 3 * kw:] = True  # of the 3 x 4 tiles
+    np.testing.assert_array_equal(part[ran], full[ran])
+    assert full[~ran].any() and not part[~ran].any()

@@ -255,7 +255,7 @@ def block_masks(plan: SlidePlan, slide: Slide, box, cancelled=None) -> dict[str,
         from .unet.patches import prepare_image  # noqa: PLC0415
         from .quantify import NET_LOCK  # noqa: PLC0415 (threads of a dask worker take turns on the network)
         from .unet import IN_MARGIN  # noqa: PLC0415
-        from .unet.predict import CONTEXT, padded_extent, predict_padded, predict_probability  # noqa: PLC0415
+        from .unet.predict import CONTEXT, padded_extent, predict_core_resized, predict_padded  # noqa: PLC0415
 
         prepared = prepare_image(window, plan.limits)
         prob = None
@@ -265,10 +265,10 @@ def block_masks(plan: SlidePlan, slide: Slide, box, cancelled=None) -> dict[str,
                     m = IN_MARGIN + CONTEXT
                     rows, cols = padded_extent((h, w), model.tile)
                     p = predict_padded(model.model, prepared[top - m:top - m + rows, left - m:left - m + cols],
-                                       (h, w), model.tile, cancelled=cancelled)
-                else:
-                    p = predict_probability(model.model, prepared, model.tile, cancelled=cancelled, prepared=True,
-                                            scale=s)[top:top + h, left:left + w]
+                                       (h, w), model.tile, cancelled=cancelled, needed=tissue)
+                else:  # the core alone at the net's scale, the margins as its context
+                    p = predict_core_resized(model.model, prepared, (top, left, h, w), s, model.tile,
+                                             cancelled=cancelled)
                 prob = p if prob is None else np.maximum(prob, p)
         fat = prob >= model.threshold
         if model.complete_min_cover is not None:
