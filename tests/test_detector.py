@@ -119,8 +119,9 @@ def test_auto_scale_brings_the_nuclei_into_the_cards_range(saved_model, he_field
     prob = auto.probability(rgb)
     assert auto.last_scale == pytest.approx(0.75) and auto.last_scale_note is None
     np.testing.assert_allclose(prob, predict_probability(det.model, rgb, scale=auto.last_scale), atol=1e-6)
-    with pytest.raises(SteatosisError, match="a slide needs --scale as a number"):
-        auto.scales  # noqa: B018 (slides take one scale for all their blocks)
+    with pytest.raises(SteatosisError, match="scale auto chooses a factor per image"):
+        auto.scales  # noqa: B018 (a slide's blocks take the one factor of its plan: fused)
+    assert auto.fused(0.6) == pytest.approx([0.6 * f for f in auto.fuse_scales])
     # inside the range: the working scale; noise has no nuclei: the working scale, and why
     inside = Detector(det.model, dict(card, nucleus_diameter_px=dict(range=[0.25 * d, d])), scale="auto")
     inside.probability(rgb)

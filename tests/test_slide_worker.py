@@ -61,3 +61,8 @@ def test_summary_says_what_a_pathologist_reads():
     assert text == ("Whole slide: steatosis 12.35 % of tissue (S1, mild (5-33 %)), fibrosis 3.20 % of tissue, "
                     "tissue 4.57 mm², 321 vacuoles, 61 % of the fat macrovesicular")
     assert "tissue 100 px (no pixel size)" in slide_summary(dict(tissue_px=100, fibrosis_pct=1.0))
+    # --scale auto: the one factor the slide ran at, or why it fell back
+    assert slide_summary(dict(tissue_px=1, steatosis_pct=1.0, scale=0.5195, scale_note=None)).endswith(
+        ", scale auto: x0.52 from nuclei")
+    assert slide_summary(dict(tissue_px=1, steatosis_pct=1.0, scale=1.0, scale_note="too few nuclei")).endswith(
+        ", scale auto: x1, too few nuclei")

@@ -271,3 +271,120 @@ def test_unet_on_blocks_matches_the_whole_image(slide_path, tmp_path):
     # is interpolated there from the block's own first half-scale row, not its neighbour's)
     assert (d > 2).mean() <= 0.01 and d[~seams].max() <= 32 and d[seams].max() <= 80
     assert res["steatosis_px"] == blocks.sum()
+
+
+@pytest.fixture(scope="module")
+def he_slides(tmp_path_factory):
+    """An H&E slide (512 x 768 px) and the same slide at twice the magnification (its level 0 resized x2)."""
+    folder = tmp_path_factory.mktemp("he")
+    one = write_synthetic_slide(folder / "one.ome.tif", (512, 768), seed=5, stain="he", field=512, pool=2,
+                                truth=False)["slide"]
+    with open_slide(one) as s:
+        big = cv2.resize(s.read(0, 0, *s.shape), None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    two = write_pyramid(folder / "two.ome.tif", big.shape[:2], lambda r0, r1, c0, c1: big[r0:r1, c0:c1], rgb=True,
+                        mpp=0.45, compression="jpeg")
+    return one, two
+
+
+def slide_crops(path):
+    """The level-0 crops scale auto measures on a slide, and their boxes."""
+    from napari_steatosis.slide_blocks import thumbnail
+    from napari_steatosis.slide_scale import crop_boxes
+
+    with open_slide(path) as s:
+        boxes = crop_boxes(tissue_mask(thumbnail(s)), s.shape)
+        return [s.read(*b) for b in boxes], boxes
+
+
+def test_scale_auto_measures_a_few_crops_spread_over_the_tissue(he_slides, monkeypatch):
+    from napari_steatosis.magnification import nucleus_diameter_px, nucleus_diameters, typical
+    from napari_steatosis.slide_blocks import thumbnail
+    from napari_steatosis.slide_scale import crop_boxes, slide_scale
+    from napari_steatosis.unet.detector import Detector
+
+    # a 40000 x 60000 px slide whose thumbnail has tissue in a band: four 1024 px squares in it, far apart
+    tissue = np.zeros((200, 300), bool)
+    tissue[60:160, 20:280] = True
+    boxes = crop_boxes(tissue, (40000, 60000))
+    assert boxes == crop_boxes(tissue, (40000, 60000)) and len(set(boxes)) == 4
+    for r0, c0, r1, c1 in boxes:
+        assert (r1 - r0, c1 - c0) == (1024, 1024)
+        assert tissue[int(r0 / 200):int(np.ceil(r1 / 200)), int(c0 / 200):int(np.ceil(c1 / 200))].all()
+    cols = sorted(c0 for _, c0, _, _ in boxes)
+    assert cols[-1] - cols[0] > 20000 or len({r0 for r0, *_ in boxes}) > 2  # spread, not four neighbours
+    # nuclei pooled over the crops: the slide at 2x measures twice as large, so it is brought to ~x0.5
+    one, two = he_slides
+    d1 = nucleus_diameter_px(slide_crops(one)[0])
+    crops, boxes2 = slide_crops(two)
+    d2 = nucleus_diameter_px(crops)
+    assert len(boxes2) == 2 and 1.8 < d2 / d1 < 2.2
+    assert d2 == typical(np.concatenate([nucleus_diameters(c) for c in crops]))  # their blobs pooled, one statistic
+    det = Detector(None, dict(nucleus_diameter_px=dict(range=[d1, d1])), scale="auto")  # no Keras needed
+    reads = []
+    with open_slide(two) as s:
+        tissue, read = tissue_mask(thumbnail(s)), s.read
+        monkeypatch.setattr(s, "read", lambda *box, **kw: reads.append(box) or read(*box, **kw))
+        factor, note = slide_scale(s, tissue, det)
+    assert factor == pytest.approx(d1 / d2) and note is None and 0.45 < factor < 0.55
+    assert reads == boxes2  # the crops only: memory bounded whatever the slide's size
+
+
+@pytest.fixture(scope="module")
+def nuclei_model(he_slides, tmp_path_factory):
+    """The shipped U-Net with a card saying its training nuclei measured exactly as the 1x H&E slide's."""
+    import shutil
+
+    from napari_steatosis.magnification import nucleus_diameter_px
+    from napari_steatosis.unet import default_model
+    from napari_steatosis.unet.card import card_path, load_card
+
+    d = nucleus_diameter_px(slide_crops(he_slides[0])[0])
+    path = tmp_path_factory.mktemp("m") / "nuclei.keras"
+    shutil.copy(default_model.path(), path)
+    card_path(path).write_text(json.dumps(dict(load_card(default_model.path()), nucleus_diameter_px=dict(range=[d, d]))))
+    return path, d
+
+
+@pytest.mark.tensorflow
+def test_unet_scale_auto_runs_every_block_at_the_slides_factor(he_slides, nuclei_model, tmp_path, monkeypatch, capsys):
+    import inspect
+
+    from napari_steatosis.magnification import scale_to_nuclei
+    from napari_steatosis.sample import sample_slide_path
+    from napari_steatosis.slide_blocks import plan_slide
+    from napari_steatosis.unet import predict
+
+    one, two = he_slides
+    model, d = nuclei_model
+    expect = scale_to_nuclei(slide_crops(two)[0], d, d)  # the slide at 2x: ~x0.5
+    assert 0.45 < expect < 0.55
+    ran, inside = [], []  # the factor of every network pass of every block (not the calls within a pass)
+    for name in ("predict_probability", "predict_core_resized", "predict_padded"):
+        def record(*args, _f=getattr(predict, name), **kw):
+            if not inside:
+                ran.append(inspect.signature(_f).bind(*args, **kw).arguments.get("scale", 1.0))
+            inside.append(1)
+            try:
+                return _f(*args, **kw)
+            finally:
+                inside.pop()
+
+        monkeypatch.setattr(predict, name, record)
+    res = analyse_slide(two, tmp_path / "two", MethodSpec("unet", str(model), scale="auto"), block=512)
+    assert res["scale"] == round(expect, 4) and res["scale_note"] is None and res["blocks"] >= 4
+    # every block at that one factor, and at half of it (the card's fused x0.5), as Detector.scales does
+    assert len(ran) == 2 * res["blocks"] and sorted(set(ran)) == pytest.approx([0.5 * expect, expect])
+    monkeypatch.undo()
+    # the CLI: the slide's row in per_image.csv and the summary line, as for images
+    f1 = scale_to_nuclei(slide_crops(one)[0], d, d)  # 1x: its nuclei are the card's
+    assert f1 == 1.0
+    assert main(["quantify", str(one), "--model", str(model), "--out", str(tmp_path / "q"), "--scale", "auto"]) == 0
+    assert "scale auto: 1 images measured, factors x1 to x1 (per image in per_image.csv)" in capsys.readouterr().err
+    import csv
+
+    with open(tmp_path / "q" / "per_image.csv", newline="") as fh:
+        (row,) = csv.DictReader(fh)
+    assert float(row["scale"]) == 1.0 and row["scale_note"] == ""
+    # no nuclei to measure (the bundled slide is trichrome): the working scale, and why
+    plan = plan_slide(sample_slide_path(), tmp_path / "w", MethodSpec("unet", str(model), scale="auto"))
+    assert plan.scale == 1.0 and "cannot estimate the magnification of a Masson's trichrome image" in plan.scale_note

@@ -90,7 +90,7 @@ def test_scale_auto_runs_at_the_factor_the_nuclei_give(dock, tiny_model, tmp_pat
     assert not shown, shown
     expect = scale_to_nuclei(np.asarray(viewer.layers[0].data), 4, 6)  # the card's range; working scale 1
     assert 0.3 < expect < 0.7 and f"scale auto: x{expect:.2g} from nuclei" in w.device_label.text()
-    assert w.slide_settings()["scale"] == 1.0 and "the whole slide runs at scale 1" in shown[-1]
+    assert w.slide_settings()["scale"] == "auto"  # a whole slide too: one factor from its nuclei
     w.auto_scale.click()  # off: the number again
     assert w.scale.isEnabled() and w.scale_arg() == "1"
     w.auto_scale.click()
@@ -206,11 +206,17 @@ def test_on_a_slide_the_visible_region_and_the_whole_slide(dock, tiny_model, tmp
     then on every tissue block in a worker, its pyramid back as a multiscale labels layer."""
     import tifffile
 
+    from napari_steatosis.data.slides import open_slide
     from napari_steatosis.data.synthetic_slide import write_synthetic_slide
+    from napari_steatosis.preprocess import tissue_mask
+    from napari_steatosis.slide_blocks import thumbnail
+    from napari_steatosis.slide_scale import slide_scale
+    from napari_steatosis.unet.card import load_card
+    from napari_steatosis.unet.detector import Detector
     from napari_steatosis.widgets.unet_run import REGION_LAYER
 
     viewer, w, _, shown = dock
-    slide = write_synthetic_slide(tmp_path / "s.ome.tif", (512, 640), seed=5, truth=False)["slide"]
+    slide = write_synthetic_slide(tmp_path / "s.ome.tif", (512, 640), seed=5, stain="he", truth=False)["slide"]
     (layer,) = viewer.open(str(slide), plugin="napari-steatosis")
     assert w.ws.multiscale and w.run_btn.isHidden() and not w.region_btn.isHidden()
     w.load_model(tiny_model)
@@ -232,8 +238,9 @@ def test_on_a_slide_the_visible_region_and_the_whole_slide(dock, tiny_model, tmp
     panel = w.slide_panel
     panel.block = 256  # 2 x 3 blocks, a pyramid of 256 px tiles
     w.threshold.setValue(50)
+    w.auto_scale.click()  # scale auto: the slide's one factor, from its nuclei
     job = panel.run(out=str(tmp_path / "out"))
-    assert job is not None
+    assert job is not None and job.args[job.args.index("--scale") + 1] == "auto"
     qtbot.waitUntil(lambda: panel.job is None, timeout=180000)
     assert not shown, shown
     assert "tensorflow" not in sys.modules and "keras" not in sys.modules
@@ -247,4 +254,8 @@ def test_on_a_slide_the_visible_region_and_the_whole_slide(dock, tiny_model, tmp
     assert int(np.count_nonzero(np.asarray(result.data[0]))) == n["steatosis_px"]
     assert f"steatosis {n['steatosis_pct']:.2f} % of tissue" in panel.readout.text()
     assert f"{n['n_vacuoles']} vacuoles" in panel.readout.text()
+    with open_slide(slide) as s:  # the same estimate here (no Keras: the card is enough)
+        expect, _ = slide_scale(s, tissue_mask(thumbnail(s)), Detector(None, load_card(tiny_model), scale="auto"))
+    assert 0.4 < expect < 0.9 and n["scale"] == round(expect, 4)  # the sample's nuclei, larger than the card's 4-6 px
+    assert f"scale auto: x{expect:.2g} from nuclei" in panel.readout.text()
     assert (tmp_path / "out" / "unet" / "s.steatosis.ome.tif").is_file()

@@ -567,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resize images by this factor before the U-Net, on top of the working scale in the model "
                         "card (e.g. 0.5 for images at 2x the magnification of the model's training data); 'auto': "
                         "per H&E image, from the size of its nuclei, when they fall outside the range of the model's "
-                        "training images (images only, not slides); default: 1")
+                        "training images (a whole slide: one factor from a few crops of its tissue); default: 1")
     _add_batch_args(s)
     s.set_defaults(func=cmd_predict)
 

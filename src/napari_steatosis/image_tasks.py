@@ -47,7 +47,8 @@ class PredictTask:
 
             spec = MethodSpec(self.method, self.model, self.threshold, self.scale, self.tile,
                               probability=self.probability)
-            return dict(steatosis_px=analyse_slide(job.path, out, spec, stem=job.stem)["steatosis_px"])
+            res = analyse_slide(job.path, out, spec, stem=job.stem)
+            return dict(steatosis_px=res["steatosis_px"], **{k: res[k] for k in ("scale", "scale_note") if k in res})
         rgb = read_image(job.path)
         if self.method == "unet":
             with NET_LOCK:

@@ -8,7 +8,8 @@ nuclei still measure as one) and the field's nucleus diameter is the median over
 plausible shape. With it:
 
 - :func:`nucleus_diameter_px`: the median nucleus diameter in pixels (or a :class:`SteatosisError`
-  saying why it cannot: too few nuclei, no haematoxylin);
+  saying why it cannot: too few nuclei, no haematoxylin), of one image or pooled over a few crops
+  of a whole slide;
 - :func:`estimate_pixel_size_um`: µm per pixel, taking nuclei as NUCLEUS_UM across;
 - :func:`scale_to_nuclei`: the resize factor that brings the image's nuclei into a reference
   range (a U-Net's card records the nucleus diameters of its training images at its working
@@ -107,17 +108,22 @@ def _blob_diameters(h8: np.ndarray, stained: np.ndarray) -> np.ndarray:
     return d[keep]
 
 
-def nucleus_diameter_px(rgb: np.ndarray, name: str | None = "image") -> float:
+def nucleus_diameter_px(rgb, name: str | None = "image") -> float:
     """The typical nucleus diameter of ``rgb`` in pixels; SteatosisError (starting with ``name``,
-    when given) when it cannot be measured."""
+    when given) when it cannot be measured.
+
+    ``rgb`` may be a list of fields of one image (crops of a whole slide): their blobs are pooled
+    and measured as one image's (the fields that are not H&E, by their own stain, are left out)."""
     at = f"{name}: " if name else ""
     from .stain import detect_stain  # noqa: PLC0415
 
-    guess = detect_stain(rgb)
-    if guess.stain not in ("he", "uncertain"):
-        raise SteatosisError(f"{at}cannot estimate the magnification of a {guess.name} image (nuclei are "
+    fields = list(rgb) if isinstance(rgb, (list, tuple)) else [rgb]
+    guesses = [detect_stain(f) for f in fields]
+    fields = [f for f, g in zip(fields, guesses) if g.stain in ("he", "uncertain")]
+    if not fields:
+        raise SteatosisError(f"{at}cannot estimate the magnification of a {guesses[0].name} image (nuclei are "
                              f"measured in the haematoxylin of H&E); give the pixel size or a --scale number instead")
-    d = nucleus_diameters(rgb)
+    d = np.concatenate([nucleus_diameters(f) for f in fields])
     if len(d) < MIN_NUCLEI:
         raise SteatosisError(f"{at}cannot estimate the magnification, found {len(d)} nucleus-like blobs "
                              f"(need {MIN_NUCLEI}); give the pixel size or a --scale number instead")
@@ -133,10 +139,10 @@ def estimate_pixel_size_um(rgb: np.ndarray, name: str | None = "image", nucleus_
     return nucleus_um / nucleus_diameter_px(rgb, name)
 
 
-def scale_to_nuclei(rgb: np.ndarray, low_px: float, high_px: float | None = None, base: float = 1.0,
+def scale_to_nuclei(rgb, low_px: float, high_px: float | None = None, base: float = 1.0,
                     name: str | None = "image", limits: tuple[float, float] = (0.05, 4.0)) -> float:
-    """The factor to resize ``rgb`` by so that its nuclei measure between ``low_px`` and ``high_px``
-    (one number: exactly that): ``base`` when at ``base`` they already do, else the factor that
+    """The factor to resize ``rgb`` (an image, or a list of crops of one: see :func:`nucleus_diameter_px`)
+    by so that its nuclei measure between ``low_px`` and ``high_px`` (one number: exactly that): ``base`` when at ``base`` they already do, else the factor that
     brings them to the nearer end (clipped to ``limits``)."""
     high_px = low_px if high_px is None else high_px
     if not 0 < low_px <= high_px:

@@ -3,6 +3,8 @@
 A slide is planned once (:func:`plan_slide`): a thumbnail finds the tissue (glass blocks are
 skipped), a grey histogram gives the slide's normalisation levels (the same for every block,
 as one image has one), and the level-0 grid of ``block`` px squares that hold tissue is listed.
+With the U-Net's ``scale="auto"`` the plan also decides the slide's resize factor, once, from the
+nuclei of a few level-0 crops (slide_scale.py), and every block runs at it.
 
 Two plain functions then run over a plan and a list of block indices, so the blocks can be
 split between processes or dask workers (each opens the slide and loads the model itself):
@@ -47,7 +49,7 @@ class MethodSpec:
     steatosis: str | None = "unet"  # "unet", "classical" or None
     model: str | None = None  # U-Net .keras (default: shipped) or classical .skops
     threshold: float | None = None  # U-Net: default the model card's
-    scale: float = 1.0
+    scale: float | str = 1.0  # U-Net; "auto": one factor for the slide from its nuclei (plan_slide)
     tile: int = 1036
     fibrosis: dict | None = None  # FibrosisThresholds.to_dict(), or None
     probability: bool = False  # keep the U-Net probability (uint8 0..255)
@@ -68,6 +70,8 @@ class SlidePlan:
     spec: MethodSpec = field(default_factory=MethodSpec)
     mpp: float | None = None
     white_levels: tuple[float, float] | None = None  # the classical candidates' (slide_white_levels)
+    scale: float | None = None  # U-Net with scale auto: the factor every block runs at (slide_scale.py)
+    scale_note: str | None = None  # ... and why it fell back to the model's working scale, else None
 
     def outputs(self) -> list[str]:
         names = []
@@ -179,12 +183,16 @@ def plan_slide(path: str | os.PathLike, work: str | os.PathLike, spec: MethodSpe
         tissue = tissue_mask(thumbnail(slide))
         limits = slide_limits(slide)
         mpp = mpp or slide.mpp
-        levels = None
+        levels = scale = note = None
+        if spec.steatosis == "unet" and spec.scale == "auto":  # decided once, so that all blocks agree
+            from .slide_scale import slide_scale  # noqa: PLC0415
+
+            scale, note = slide_scale(slide, tissue, steatosis_model(spec))
         if spec.steatosis == "classical":
             p = steatosis_model(spec).candidate_params
             if p.local_level:
                 levels = slide_white_levels(slide, limits, p.sat_max, p.val_min)
-    plan = SlidePlan(str(path), str(work), (H, W), block, [], 0, limits, tissue, spec, mpp, levels)
+    plan = SlidePlan(str(path), str(work), (H, W), block, [], 0, limits, tissue, spec, mpp, levels, scale, note)
     grid = [(r0, c0, min(r0 + block, H), min(c0 + block, W)) for r0 in range(0, H, block) for c0 in range(0, W, block)]
     plan.n_grid = len(grid)
     plan.boxes = [b for b in grid if plan.has_tissue(*b)]
@@ -210,8 +218,15 @@ def steatosis_model(spec: MethodSpec):
     raise SteatosisError(f"unknown method {spec.steatosis!r}; use unet or classical")
 
 
-def _margins(spec: MethodSpec, model, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+def net_scales(plan: SlidePlan, model) -> list[float]:
+    """The factors the U-Net runs at on every block: the model's, or with scale auto the plan's factor
+    for the slide, times the card's fused scales (as :meth:`~.unet.detector.Detector.scales`)."""
+    return model.scales if plan.scale is None else model.fused(plan.scale)
+
+
+def _margins(plan: SlidePlan, model, shape: tuple[int, int]) -> tuple[int, int, int, int]:
     """(top, left, bottom, right) px of neighbours a block of ``shape`` needs."""
+    spec = plan.spec
     if spec.steatosis == "classical":
         return (HALO,) * 4
     if spec.steatosis != "unet":
@@ -222,7 +237,7 @@ def _margins(spec: MethodSpec, model, shape: tuple[int, int]) -> tuple[int, int,
     m = IN_MARGIN + CONTEXT
     rows, cols = padded_extent(shape, model.tile)
     need = [m, m, rows - shape[0] - m, cols - shape[1] - m]
-    for s in model.scales:  # resized per block: ~96 px of context at the net's scale
+    for s in net_scales(plan, model):  # resized per block: ~96 px of context at the net's scale
         if s != 1.0:
             need = [max(n, HALO, 16 * int(np.ceil(96 / (16 * min(s, 1.0))))) for n in need]
     if model.complete_min_cover is not None:  # white regions decided whole
@@ -246,7 +261,7 @@ def block_masks(plan: SlidePlan, slide: Slide, box, cancelled=None) -> dict[str,
     r0, c0, r1, c1 = box
     h, w = r1 - r0, c1 - c0
     model = steatosis_model(spec) if spec.steatosis else None
-    top, left, bottom, right = _margins(spec, model, (h, w))
+    top, left, bottom, right = _margins(plan, model, (h, w))
     window = slide.read(r0 - top, c0 - left, r1 + bottom, c1 + right)
     core = window[top:top + h, left:left + w]
     tissue = plan.tissue_block(r0, c0, r1, c1)
@@ -260,7 +275,7 @@ def block_masks(plan: SlidePlan, slide: Slide, box, cancelled=None) -> dict[str,
         prepared = prepare_image(window, plan.limits)
         prob = None
         with NET_LOCK:
-            for s in model.scales:  # fused by maximum, as Detector.probability does
+            for s in net_scales(plan, model):  # fused by maximum, as Detector.probability does
                 if s == 1.0:  # the 16 px grid and context of one big image, no work on the margins
                     m = IN_MARGIN + CONTEXT
                     rows, cols = padded_extent((h, w), model.tile)

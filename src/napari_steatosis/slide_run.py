@@ -145,6 +145,8 @@ def analyse_slide(
         if spec.fibrosis is not None:
             fib_px = sum(b["fibrosis_px"] for b in blocks)
             res.update(fibrosis_px=fib_px, fibrosis_pct=round(100.0 * fib_px / tissue_px, 4) if tissue_px else 0.0)
+        if plan.scale is not None:  # scale auto: the slide's factor, and why when it fell back (as an image's)
+            res.update(scale=round(plan.scale, 4), scale_note=plan.scale_note)
         res.update(blocks=len(plan.boxes), glass_blocks=plan.n_grid - len(plan.boxes), files=files)
         return res
     finally:

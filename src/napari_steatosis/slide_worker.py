@@ -1,7 +1,7 @@
 """One whole slide analysed in a worker process that reports as JSON lines (napari's "Run on the whole slide").
 
     python -m napari_steatosis.slide_worker SLIDE --out DIR --method unet|classical|none
-        [--model M] [--threshold T] [--scale S] [--fibrosis '{"hue_min": ...}'] [--block N]
+        [--model M] [--threshold T] [--scale S|auto] [--fibrosis '{"hue_min": ...}'] [--block N]
 
 It runs :func:`~napari_steatosis.slide_run.analyse_slide`, the path ``steatosis quantify``, ``predict``
 and ``fibrosis`` take on a slide, so the files it writes (``<stem>.steatosis.ome.tif``,
@@ -25,7 +25,7 @@ import threading
 
 from .errors import SteatosisError
 from .measure import grade_name
-from .worker_lines import emit, reported
+from .worker_lines import emit, reported, scale_choice_text
 
 METHODS = ("unet", "classical", "none")
 
@@ -46,16 +46,19 @@ def slide_summary(numbers: dict) -> str:
         parts.append(f"{int(numbers['n_vacuoles'])} vacuoles")
         if numbers.get("n_vacuoles"):
             parts.append(f"{float(numbers.get('macro_share_pct', 0.0)):.0f} % of the fat macrovesicular")
+    if scale_choice_text(numbers):  # --scale auto: the slide's one factor
+        parts.append(scale_choice_text(numbers))
     return "Whole slide: " + ", ".join(parts)
 
 
-def worker_args(slide, out, method: str, model=None, threshold=None, scale: float = 1.0, fibrosis: dict | None = None,
-                block: int | None = None) -> list[str]:
-    """The command-line arguments (after ``python``) of a worker for these settings."""
+def worker_args(slide, out, method: str, model=None, threshold=None, scale: float | str = 1.0,
+                fibrosis: dict | None = None, block: int | None = None) -> list[str]:
+    """The command-line arguments (after ``python``) of a worker for these settings (``scale``: a number,
+    or "auto": one factor for the slide from its nuclei)."""
     if method not in METHODS:
         raise SteatosisError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     args = ["-m", "napari_steatosis.slide_worker", str(slide), "--out", str(out), "--method", method,
-            "--scale", f"{scale:g}"]
+            "--scale", scale if scale == "auto" else f"{scale:g}"]
     if model:
         args += ["--model", str(model)]
     if threshold is not None:
@@ -81,7 +84,9 @@ def main(argv=None) -> int:
     p.add_argument("--method", choices=METHODS, default="unet", help="steatosis method (none: fibrosis only)")
     p.add_argument("--model")
     p.add_argument("--threshold", type=float)
-    p.add_argument("--scale", type=float, default=1.0)
+    from .cli import _scale  # noqa: PLC0415
+
+    p.add_argument("--scale", type=_scale, default=1.0, help="U-Net: a number, or 'auto' (from the slide's nuclei)")
     p.add_argument("--fibrosis", help="fibrosis thresholds as JSON (FibrosisThresholds.to_dict())")
     p.add_argument("--block", type=int)
     a = p.parse_args(argv)

@@ -28,3 +28,13 @@ def reported(body: Callable[[], int]) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def scale_choice_text(event: dict) -> str:
+    """What ``--scale auto`` chose, from a worker's done event or a slide's numbers (``scale`` and
+    ``scale_note``); '' when the run had a number."""
+    if event.get("scale") is None:
+        return ""
+    if event.get("scale_note"):
+        return f"scale auto: x{event['scale']:.2g}, {event['scale_note']}"
+    return f"scale auto: x{event['scale']:.2g} from nuclei"

@@ -60,7 +60,8 @@ class Detector:
     correction for an image whose magnification differs from the training data's. ``scale="auto"``
     chooses that factor for each image from the size of its nuclei (the card's
     ``nucleus_diameter_px`` range); where an image has too few nuclei to measure (or is not
-    H&E), it runs at the card's working scale and :attr:`last_scale_note` says why.
+    H&E), it runs at the card's working scale and :attr:`last_scale_note` says why. A whole slide
+    takes one factor for all its blocks, chosen once from a few crops (slide_scale.py).
     """
 
     def __init__(self, model, card: dict | None = None, path: str | None = None, scale: float | None = None,
@@ -145,14 +146,18 @@ class Detector:
     def scales(self) -> list[float]:
         """The resize factors the network runs at: the working scale times each fused scale."""
         if self.auto_scale:
-            raise SteatosisError("--scale auto measures each image's nuclei; a slide needs --scale as a number")
-        return [self.scale * f for f in self.fuse_scales]
+            raise SteatosisError("scale auto chooses a factor per image (scales_for) or per slide (its plan's "
+                                 "factor, see fused)")
+        return self.fused(self.scale)
 
-    def scales_for(self, rgb: np.ndarray) -> list[float]:
-        """The resize factors for this image: :attr:`scales`, or with ``scale="auto"`` its own
-        estimate (recorded in :attr:`last_scale` and, when it falls back, :attr:`last_scale_note`)."""
-        if not self.auto_scale:
-            return self.scales
+    def fused(self, scale: float) -> list[float]:
+        """The resize factors for an image resized by ``scale``: ``scale`` times each fused scale."""
+        return [scale * f for f in self.fuse_scales]
+
+    def choose_scale(self, rgb) -> float:
+        """With ``scale="auto"``: the factor for ``rgb`` (an image, or a list of crops of a slide, their
+        nuclei pooled) from its nuclei, else the working scale; recorded in :attr:`last_scale` and, when
+        it falls back, why in :attr:`last_scale_note`."""
         from ..magnification import scale_to_nuclei  # noqa: PLC0415
 
         try:
@@ -160,7 +165,12 @@ class Detector:
         except SteatosisError as exc:
             s, note = self.working_scale, f"{exc}; ran at the model's working scale {self.working_scale:g}"
         self.last_scale, self.last_scale_note = s, note
-        return [s * f for f in self.fuse_scales]
+        return s
+
+    def scales_for(self, rgb: np.ndarray) -> list[float]:
+        """The resize factors for this image: :attr:`scales`, or with ``scale="auto"`` its own
+        estimate (:meth:`choose_scale`)."""
+        return self.fused(self.choose_scale(rgb)) if self.auto_scale else self.scales
 
     @property
     def last_choice(self) -> dict:

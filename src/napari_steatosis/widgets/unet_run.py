@@ -12,7 +12,7 @@ whole slide" (:class:`~.slide_panel.WholeSlidePanel`) runs the model over every 
 
 *scale* is the worker's ``--scale``; *auto (from nuclei)* passes ``--scale auto`` (each image or
 visible region resized from the size of its nuclei, the factor shown after the run); a whole
-slide takes one number for all its blocks, so it keeps the box's number.
+slide gets one factor for all its blocks, from the nuclei of a few crops, shown with its numbers.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from ..errors import SteatosisError
 from ..measure import grade_name
 from ..preprocess import percent_of_tissue, tissue_mask
 from ..stain import require_colour
+from ..worker_lines import scale_choice_text
 from ..workspace import Result
 from .jobs import ProcessJob, guarded, notify_error, notify_info
 from .layers import labels_colormap
@@ -56,17 +57,14 @@ def model_card(path):
 
 
 AUTO_TIP = ("measure each image's nuclei and resize it so that they fall in the size range of the model's training "
-            "images (as `steatosis predict --scale auto`); a whole slide still runs at the number")
+            "images (as `steatosis predict --scale auto`); a whole slide: one factor from a few crops' nuclei")
 NO_AUTO_TIP = "this model's card records no nucleus size (train-unet writes it for H&E training data): set a number"
 
 
 def auto_scale_text(done: dict) -> str:
     """What --scale auto chose, from the worker's done event ('' when the run had a number)."""
-    if done.get("scale") is None:
-        return ""
-    if done.get("scale_note"):
-        return f"; scale auto: x{done['scale']:.2g}, {done['scale_note']}"
-    return f"; scale auto: x{done['scale']:.2g} from nuclei"
+    text = scale_choice_text(done)
+    return f"; {text}" if text else ""
 
 
 def steatosis_readout(percent: float) -> str:
@@ -139,11 +137,10 @@ class UNetRunPanel(QGroupBox):
             pass
 
     def slide_settings(self) -> dict:
-        """The whole-slide worker's settings: this model, threshold and scale (a number: one for every block)."""
-        if self.auto_scale.isChecked():
-            notify_info(f"scale auto is measured per image: the whole slide runs at scale {self.scale.value():g}")
-        return dict(method="unet", model=self.model_path, threshold=self.threshold.value() / 100,
-                    scale=self.scale.value())
+        """The whole-slide worker's settings: this model, threshold and scale (a number, or "auto": one factor
+        for every block, from the slide's nuclei)."""
+        scale = "auto" if self.auto_scale.isChecked() else self.scale.value()
+        return dict(method="unet", model=self.model_path, threshold=self.threshold.value() / 100, scale=scale)
 
     def scale_arg(self) -> str:
         """The worker's --scale: 'auto', or the number in the box."""
