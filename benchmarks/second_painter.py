@@ -183,7 +183,7 @@ def paint(rng: np.random.Generator, size: tuple[int, int] | None = None) -> Pain
     look = np.zeros(shape, bool)        # white but not fat
     nofat = np.zeros(shape, bool)       # no hepatocytes here (vessels, portal tract, glass)
 
-    e0 = rng.uniform(0.32, 0.48)
+    e0 = rng.uniform(0.4, 0.62)
     h0 = rng.uniform(0.08, 0.2)
     fine = _noise(rng, shape, 1.2 * s, lo_res=False)
     gran = _noise(rng, shape, 2.5 * s, lo_res=False)
@@ -191,14 +191,14 @@ def paint(rng: np.random.Generator, size: tuple[int, int] | None = None) -> Pain
     zone = _noise(rng, shape, 120 * s)
     per_cell = rng.uniform(0.82, 1.18, ncell).astype(np.float32)[label]
     flocc = np.clip(_noise(rng, shape, 3 * s), 0, None) * rng.uniform(0.05, 0.35)  # pale rarefied cytoplasm
-    cE[:] = e0 * per_cell * (1 + 0.08 * fine + 0.14 * gran + 0.1 * mid + 0.06 * zone) * (1 - flocc)
-    cH[:] = h0 * per_cell * (1 + 0.1 * fine + 0.2 * gran + 0.1 * mid) * (1 - flocc)
+    cE[:] = e0 * per_cell * (1 + 0.12 * fine + 0.25 * gran + 0.15 * mid + 0.06 * zone) * (1 - flocc)
+    cH[:] = h0 * per_cell * (1 + 0.15 * fine + 0.3 * gran + 0.15 * mid) * (1 - flocc)
     border = np.zeros(shape, bool)
     border[:, 1:] |= label[:, 1:] != label[:, :-1]
     border[1:, :] |= label[1:, :] != label[:-1, :]
     bw = max(1, int(round(rng.uniform(0.4, 0.9) * s)))
     border = cv2.dilate(border.astype(np.uint8), np.ones((bw, bw), np.uint8)) > 0
-    bstrength = rng.uniform(0.25, 0.7)
+    bstrength = rng.uniform(0.1, 0.45)
     cE[border] += bstrength * e0 * 1.6
     cH[border] += bstrength * 0.05
 
@@ -310,7 +310,7 @@ def paint(rng: np.random.Generator, size: tuple[int, int] | None = None) -> Pain
     def nucleus(r0, c0, rad, ang, aspect=1.0, glyco=False, crescent=None):
         m = _ellipse_mask(shape, r0, c0, rad * aspect, rad, ang, rng, 0.04)
         inner = cv2.erode(m.astype(np.uint8), np.ones((max(2, int(0.6 * s)),) * 2, np.uint8)) > 0
-        hd = rng.uniform(0.55, 0.9)
+        hd = rng.uniform(0.8, 1.3)
         if glyco:
             cH[m] = hd * 1.5
             cH[inner] = 0.03
