@@ -1,5 +1,6 @@
 """What a user can get wrong on the command line: one line that says what, exit code 2, no traceback."""
 
+import csv
 import fcntl
 import os
 import pty
@@ -34,7 +35,7 @@ def files(tmp_path):
     (["predict", "{tmp}/img.png", "--out", "{tmp}/o", "--tile", "100"], "--tile 100: the U-Net takes tiles of 16k+12"),
     (["predict", "{tmp}/img.png", "--out", "{tmp}/o", "--model", "{tmp}/junk.keras"], "junk.keras: not a Keras model"),
     (["fibrosis", "{tmp}/semi", "--out", "{tmp}/o"], "separated by semicolons"),
-    (["fibrosis", "{tmp}/grey.png", "--out", "{tmp}/o"], "grey.png: grey-scale image has no colour"),
+    (["fibrosis", "{tmp}/grey.png", "--out", "{tmp}/o"], "grey.png is grey-scale"),
     (["fibrosis", "{tmp}/img.png", "--out", "{tmp}/o", "--workers", "1", "--scheduler", "tcp://h:1"],
      "--scheduler and --workers exclude each other"),
 ])
@@ -120,3 +121,18 @@ def test_a_prediction_of_the_wrong_size_is_named(tmp_path, capsys):
     err = capsys.readouterr().err
     line = [ln for ln in err.split("\n") if "error:" in ln][0]
     assert f"{ds.records[0].stem}.steatosis.png" in line and "Traceback" not in err
+
+
+def test_fibrosis_on_h_and_e_is_said_per_image_and_in_the_table(tmp_path, capsys):
+    """Collagen is not stained apart in H&E: the number is not left to look like a measurement."""
+    from napari_steatosis.sample import sample_record
+
+    ds, he = sample_record("he")
+    ds, trichrome = sample_record("trichrome")
+    he_path, tri_path = ds.image_path(he), ds.image_path(trichrome)
+    assert main(["fibrosis", str(he_path), str(tri_path), "--out", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err.split("\n")
+    said = [ln for ln in err if ln.startswith("warning: ")]
+    assert len(said) == 1 and str(he_path) in said[0] and "looks like H&E" in said[0], err
+    rows = {r["image"]: r for r in csv.DictReader(open(tmp_path / "o" / "fibrosis.csv"))}
+    assert rows[str(he_path)]["stain"] == "he" and rows[str(tri_path)]["stain"] == "trichrome"

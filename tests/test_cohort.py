@@ -69,6 +69,32 @@ def test_two_dask_workers_give_the_same_tables_and_masks_and_bad_files_do_not_st
     assert any("file is empty" in r["error"] for r in rows)
 
 
+def test_a_grey_scale_image_is_refused_not_measured_and_fibrosis_on_h_and_e_is_said(study, tmp_path, capsys):
+    """A grey field still gets a steatosis % from a detector; the docks refuse it, so do predict and quantify.
+    Fibrosis asked of an H&E image is measured but said, on a line and in the table."""
+    from napari_steatosis.sample import sample_record
+
+    ds, model, _ = study
+    good = ds.image_path(ds.records[0])
+    grey = tmp_path / "grey.png"
+    cv2.imwrite(str(grey), cv2.imread(str(good), cv2.IMREAD_GRAYSCALE))
+    _, he = sample_record("he")
+    he_path = sample_record("he")[0].image_path(he)
+    for cmd in ("predict", "quantify"):
+        out = tmp_path / cmd
+        extra = ["--fibrosis", "trichrome"] if cmd == "quantify" else []
+        code = main([cmd, str(good), str(grey), str(he_path), "--out", str(out), "--method", "classical",
+                     "--model", str(model), *extra])
+        err = capsys.readouterr().err
+        assert code == 1 and "2 done, 1 failed" in err, err
+        assert f"failed: {grey} is grey-scale" in err and not list(out.glob("grey.*")), err
+        if cmd == "quantify":
+            warned = [ln for ln in err.split("\n") if "looks like H&E" in ln]
+            assert len(warned) == 1 and warned[0].startswith(f"warning: {he_path}: "), err
+            rows = {r["image"]: r for r in csv.DictReader(open(out / "per_image.csv"))}
+            assert [rows[str(good)]["stain"], rows[str(he_path)]["stain"]] == ["trichrome", "he"]
+
+
 def test_a_running_scheduler_gets_the_work_and_progress_counts_images_as_they_finish(study, tmp_path, capsys):
     from distributed import Client, LocalCluster
 

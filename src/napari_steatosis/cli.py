@@ -194,13 +194,14 @@ def cmd_fibrosis(a) -> int:
         print(f"tuned on {result.n_train} images: AUC {result.auc:.3f}, Jaccard {result.train_jaccard:.3f}; "
               f"held-out Jaccard ({result.n_heldout} images) {held}; thresholds {thresholds.to_dict()}")
     with _dask_client(a) as client:
-        batch = run_batch(FibrosisTask(thresholds.to_dict()), jobs_of(sources), out, client=client, resume=a.resume,
+        task = FibrosisTask(thresholds.to_dict(), None if a.tune or a.settings else a.stain)
+        batch = run_batch(task, jobs_of(sources), out, client=client, resume=a.resume,
                           progress=_progress(len(sources), "fibrosis"), on_failure=_on_failure,
                           block_progress=_blocks_bar())
     _close_bars()
     rows = [r for _, r in batch.results]
     write_failures(out, batch.failures)
-    write_table(out / "fibrosis.csv", rows, ["image", "patient", "fibrosis_pct", "fibrosis_px", "tissue_px"])
+    write_table(out / "fibrosis.csv", rows, ["image", "patient", "fibrosis_pct", "fibrosis_px", "tissue_px", "stain"])
     with atomic_write(out / "fibrosis_settings.json") as tmp:
         tmp.write_text(json.dumps({"thresholds": thresholds.to_dict()}, indent=2))
     print(f"wrote {len(rows)} masks, fibrosis.csv and fibrosis_settings.json to {out.resolve()}")

@@ -10,7 +10,8 @@ import numpy as np
 from .batch import Job
 from .data.atomic import atomic_write
 from .data.images import read_image, write_mask
-from .quantify import NET_LOCK, classical_model, file_stamp, require_colour, unet_detector
+from .quantify import NET_LOCK, classical_model, file_stamp, unet_detector
+from .stain import require_colour, warn_unfit_fibrosis
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class PredictTask:
             res = analyse_slide(job.path, out, spec, stem=job.stem)
             return dict(steatosis_px=res["steatosis_px"], **{k: res[k] for k in ("scale", "scale_note") if k in res})
         rgb = read_image(job.path)
+        require_colour(rgb, job.path)  # a grey field would still get a mask; the docks refuse it too
         if self.method == "unet":
             with NET_LOCK:
                 prob = model.probability(rgb)
@@ -75,6 +77,7 @@ class FibrosisTask:
     """Fibrosis mask and % of tissue of one image, with given HSV thresholds."""
 
     thresholds: dict
+    preset: str | None = None  # the preset the thresholds are (None: tuned or from a settings file)
     kind = "fibrosis"
 
     def load(self) -> None:  # thresholds only: nothing to load
@@ -97,8 +100,9 @@ class FibrosisTask:
             return dict(image=job.shown, patient=job.patient or "", fibrosis_pct=f"{res['fibrosis_pct']:.4f}",
                         fibrosis_px=res["fibrosis_px"], tissue_px=res["tissue_px"])
         rgb = read_image(job.path)
-        require_colour(rgb, job.path)
+        guess = require_colour(rgb, job.path)
+        warn_unfit_fibrosis(guess, self.preset, job.path)
         mask, pct, tissue = fibrosis_percent(rgb, FibrosisThresholds.from_dict(self.thresholds))
         write_mask(out / f"{job.stem}.fibrosis.png", mask)
         return dict(image=job.shown, patient=job.patient or "", fibrosis_pct=f"{pct:.4f}",
-                    fibrosis_px=int(mask.sum()), tissue_px=int(tissue.sum()))
+                    fibrosis_px=int(mask.sum()), tissue_px=int(tissue.sum()), stain=guess.stain)

@@ -22,6 +22,7 @@ from .errors import SteatosisError
 from .export import mask_to_geojson, write_geojson
 from .measure import image_measurements, patient_summary, split_vacuoles, vacuole_table
 from .preprocess import tissue_mask
+from .stain import require_colour, warn_unfit_fibrosis
 
 
 NET_LOCK = threading.Lock()  # threads of one process (dask worker) take turns on the network; TensorFlow uses every core
@@ -78,12 +79,6 @@ def file_stamp(path: str | None) -> dict | None:
     return dict(path=str(path), size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
-def require_colour(rgb, name) -> None:
-    """Hue-based fibrosis has nothing to work on in a grey image: refuse it rather than report 0 %."""
-    if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
-        raise SteatosisError(f"{name}: grey-scale image has no colour; fibrosis thresholds need a stained colour image")
-
-
 @dataclass(frozen=True)
 class QuantifyTask:
     """Measure one image: masks, GeoJSON, the per-image row and the vacuole rows."""
@@ -115,6 +110,7 @@ class QuantifyTask:
         if job.slide:
             return self.slide(job, out, description)
         rgb = read_image(job.path)
+        guess = require_colour(rgb, job.path)  # the U-Net would still report a % on a grey field; the docks refuse it too
         px = self.pixel_size_um or tiff_pixel_size_um(job.path)
         tissue = tissue_mask(rgb)
         fat, choice = detect(rgb)
@@ -123,10 +119,12 @@ class QuantifyTask:
         if self.fibrosis != "none":
             from .fibrosis import fibrosis_mask, preset  # noqa: PLC0415
 
-            require_colour(rgb, job.path)
+            warn_unfit_fibrosis(guess, self.fibrosis, job.path)
             fib = fibrosis_mask(rgb, preset(self.fibrosis), tissue)
         labels, _ = split_vacuoles(fat)
         numbers, _ = image_measurements(fat, tissue, fib, px, self.macro_cutoff)
+        if fib is not None:  # the table says it too when fibrosis was measured on H&E
+            numbers["stain"] = guess.stain
         rows = vacuole_table(fat, px, self.macro_cutoff, labels=labels)
         patient = job.patient or job.stem
         geo = mask_to_geojson(fat, "Steatosis")

@@ -18,6 +18,7 @@ A field that fits neither well is "uncertain": callers say so instead of guessin
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,6 +97,22 @@ def preset_warning(guess: StainGuess, preset: str) -> str | None:
     if guess.stain == "uncertain":
         return "the stain is unclear (H&E or trichrome?): check that the overlay marks collagen"
     return None
+
+
+class StainWarning(UserWarning):
+    """What is measured does not fit the image's stain (fibrosis by hue on H&E, say)."""
+
+
+def warn_unfit_fibrosis(guess: StainGuess, preset: str | None, name) -> None:
+    """Say, naming the image, when fibrosis by hue is measured on a stain it does not fit, as the
+    Fibrosis dock does. ``preset`` None: thresholds of the user's own (tuned, a settings file), where
+    only H&E and an unclear stain are said."""
+    if preset in PRESET_STAIN:
+        note = preset_warning(guess, preset)
+    else:
+        note = preset_warning(guess, "trichrome") if guess.stain in ("he", "uncertain") else None
+    if note:
+        warnings.warn(f"{name}: {note}", StainWarning, stacklevel=2)
 
 
 def require_colour(rgb: np.ndarray, name: str = "image") -> StainGuess:
