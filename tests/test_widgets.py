@@ -132,3 +132,21 @@ def test_opening_every_dock_keeps_tensorflow_out(make_napari_viewer):
     for cls in (AnnotationWidget, FibrosisWidget, ClassicalWidget, UNetWidget, ReportWidget, SteatosisDock):
         viewer.window.add_dock_widget(cls(viewer))
     assert "tensorflow" not in sys.modules
+
+
+def test_every_tab_fits_the_dock_in_a_1600_by_1000_window(make_napari_viewer, qtbot):
+    """The tabs scroll vertically only: a row wider than the dock is cut at its right edge (a Cancel
+    button, the threshold's value), with no scroll bar to reach it."""
+    from napari_steatosis.widgets.steatosis_dock import SteatosisDock
+
+    viewer = make_napari_viewer(show=True)
+    dock = SteatosisDock(viewer)
+    viewer.window.add_dock_widget(dock, name="Steatosis", area="right")
+    viewer.window.resize(1600, 1000)
+    viewer.open_sample("napari-steatosis", "trichrome")
+    for i in range(dock.tabs.count()):
+        dock.tabs.setCurrentIndex(i)
+        qtbot.wait(50)
+        area = dock.tabs.widget(i)
+        need, have = area.widget().minimumSizeHint().width(), area.viewport().width()
+        assert need <= have, f"tab {dock.tabs.tabText(i)}: needs {need} px, the dock shows {have}"
