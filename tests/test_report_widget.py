@@ -40,7 +40,7 @@ def test_report_runs_and_shows_tables(make_napari_viewer, qtbot, small_dataset, 
     assert all(len(v.split(".")[1]) == 1 for v in values)  # one decimal
     assert [float(v) for v in values] == sorted(float(v) for v in values)  # numeric sort
     grades = {w.patient_table.item(i, headers.index("grade")).text() for i in range(6)}
-    assert grades <= {"S0, none (<5 %)", "S1, mild (5-33 %)", "S2, moderate (34-66 %)", "S3, severe (>66 %)"}
+    assert grades <= {"S0, none (<5 %)", "S1, mild (5-33 %)", "S2, moderate (>33-66 %)", "S3, severe (>66 %)"}
     scatter, bland_altman = w.figure.axes
     assert len(scatter.collections[0].get_offsets()) == 6  # one dot per patient against the physician
     bands = [t.get_text() for t in scatter.texts if t.get_text() in ("S0", "S1", "S2", "S3")]

@@ -48,7 +48,7 @@ def r_squared(x, y) -> float:
 
 
 # ----------------------------------------------------------------------------- grades
-GRADE_NAMES = {0: "S0, none (<5 %)", 1: "S1, mild (5-33 %)", 2: "S2, moderate (34-66 %)", 3: "S3, severe (>66 %)"}
+GRADE_NAMES = {0: "S0, none (<5 %)", 1: "S1, mild (5-33 %)", 2: "S2, moderate (>33-66 %)", 3: "S3, severe (>66 %)"}
 GRADE_BANDS = (5.0, 33.0, 66.0)  # the steatosis % where the grade changes
 
 

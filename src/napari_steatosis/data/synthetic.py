@@ -468,7 +468,7 @@ def write_sample_dataset(
         raise SteatosisError(f"--splits {splits} must be three counts adding up to --patients {patients}")
     make_dataset_folder(out)
     rng = np.random.default_rng(seed)
-    # severities spread over the grades: 0 (<5 %), 1 (5-33 %), 2 (34-66 %); few grade 3 fields
+    # severities spread over the grades: 0 (<5 %), 1 (5-33 %), 2 (>33-66 %); few grade 3 fields
     levels = np.concatenate([rng.uniform(0.0, 0.05, patients), rng.uniform(0.05, 0.3, patients),
                              rng.uniform(0.3, 0.5, patients)])
     levels = rng.permutation(levels)[:patients]
