@@ -87,7 +87,7 @@ def _run(a) -> int:
         from ..preprocess import tissue_mask  # noqa: PLC0415
 
         _save_npy(a.tissue_output, tissue_mask(rgb))
-    emit(event="done", output=a.output, **det.last_choice)
+    emit(event="done", output=a.output, complete_min_cover=det.complete_min_cover, **det.last_choice)
     return 0
 
 if __name__ == "__main__":

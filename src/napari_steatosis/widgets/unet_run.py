@@ -38,6 +38,7 @@ from ..errors import SteatosisError
 from ..measure import grade_name
 from ..preprocess import percent_of_tissue, tissue_mask
 from ..stain import require_colour
+from ..unet.complete import complete_to_white
 from ..worker_lines import scale_choice_text
 from ..workspace import Result
 from .jobs import ProcessJob, guarded, notify_error, notify_info
@@ -79,6 +80,7 @@ class UNetRunPanel(QGroupBox):
         self.model_path: str | None = None  # None: the shipped default
         self.job: ProcessJob | None = None
         self.prob = self.tissue = None
+        self.cover: float | None = None  # the card's completion to white regions, as predict and quantify apply it
         self.percent: float | None = None
         self._region = None  # (Region, slide layer) when the probability is of a slide's visible region
 
@@ -249,6 +251,7 @@ class UNetRunPanel(QGroupBox):
                                else np.load(self._tissue_out, allow_pickle=False))
                 done = next((e for e in reversed(job.events) if e.get("event") == "done"), {})
                 self.device_label.setText(f"ran on {self._device}{auto_scale_text(done)}")
+                self.cover = done.get("complete_min_cover")
                 self.apply_threshold()
         finally:
             self._tmp.cleanup()
@@ -259,6 +262,8 @@ class UNetRunPanel(QGroupBox):
         if self.prob is None:
             return
         mask = (self.prob >= t) & self.tissue
+        if self.cover is not None and self._region is None:  # a region's pixels stay in the worker: not completed
+            mask = complete_to_white(mask, np.asarray(self.ws.rgb), self.cover) & self.tissue
         self.percent = percent_of_tissue(mask, self.tissue)
         if self._region is not None:
             region, slide_layer = self._region
