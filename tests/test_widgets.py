@@ -150,3 +150,31 @@ def test_every_tab_fits_the_dock_in_a_1600_by_1000_window(make_napari_viewer, qt
         area = dock.tabs.widget(i)
         need, have = area.widget().minimumSizeHint().width(), area.viewport().width()
         assert need <= have, f"tab {dock.tabs.tabText(i)}: needs {need} px, the dock shows {have}"
+
+
+def test_messages_point_to_tabs_and_buttons_that_exist(make_napari_viewer, monkeypatch, tmp_path):
+    """'(Annotate > New from images…)' must name a tab of the dock and a button on it: the user follows it."""
+    import re
+
+    import cv2
+    from qtpy.QtWidgets import QPushButton
+
+    from napari_steatosis.widgets import jobs
+    from napari_steatosis.widgets.steatosis_dock import SteatosisDock
+
+    said = []
+    monkeypatch.setattr(jobs, "notify_error", lambda exc: said.append(jobs.user_message(exc)))
+    viewer = make_napari_viewer()
+    dock = SteatosisDock(viewer)
+    viewer.window.add_dock_widget(dock)
+    cv2.imwrite(str(tmp_path / "field.png"), np.full((60, 80, 3), (120, 60, 200), np.uint8))
+    viewer.open(str(tmp_path / "field.png"))  # an image of no dataset
+    dock.panels["Annotate"].save_btn.click()
+    dock.panels["Review"].retrain_btn.click()
+    assert len(said) == 2, said
+    tabs = {dock.tabs.tabText(i): dock.tabs.widget(i).widget() for i in range(dock.tabs.count())}
+    for text in said:
+        tab, button = re.search(r"\((\w[\w-]*) > ([^)]+)\)", text).groups()
+        assert tab in tabs, text
+        buttons = [b.text().rstrip(".…") for b in tabs[tab].findChildren(QPushButton)]
+        assert button.rstrip(".…") in buttons, (text, buttons)

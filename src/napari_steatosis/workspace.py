@@ -255,10 +255,10 @@ class Workspace:
         """A checked copy of the current labels to write (every check made before any write)."""
         if self.record is None or self.dataset is None:
             raise SteatosisError(f"{self.name} is not an image of a dataset, so its labels have no file: make a dataset "
-                                 "with it (Annotation > New from images) to keep them")
+                                 "with it (Annotate > New from images) to keep them")
         if self.read_only:
             raise SteatosisError(f"{self.dataset.root} is the bundled sample, which is read-only: make your own "
-                                 "dataset (Annotation > New from images) to keep labels")
+                                 "dataset (Annotate > New from images) to keep labels")
         self.check_labels()
         masks = {k: (None if m is None else np.array(m, copy=True)) for k, m in self.masks.items()}
         points = PointLabels(self.points.positive.copy(), self.points.negative.copy())

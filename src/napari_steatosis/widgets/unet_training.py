@@ -164,10 +164,10 @@ class RetrainPanel(QGroupBox):
     def retrain_with_corrections(self, out: str | None = None, extra: list[str] | None = None):
         """Fine-tune the Run panel's model on the open dataset (the current labels saved first)."""
         if self.ws.dataset is None:
-            raise SteatosisError("open the dataset whose labels you corrected first (Annotation > Open dataset)")
+            raise SteatosisError("open the dataset whose labels you corrected first (Annotate > Open dataset)")
         if self.ws.read_only:
             raise SteatosisError("the open dataset is the bundled sample, which holds no corrections of yours: open "
-                                 "your own dataset (Annotation > Open dataset)")
+                                 "your own dataset (Annotate > Open dataset)")
         self.ws.save_if_dirty()
         self.dataset_edit.setText(str(self.ws.dataset.root))
         self.start_from.setCurrentText("model in Run")
