@@ -143,13 +143,26 @@ def test_every_tab_fits_the_dock_in_a_1600_by_1000_window(make_napari_viewer, qt
     dock = SteatosisDock(viewer)
     viewer.window.add_dock_widget(dock, name="Steatosis", area="right")
     viewer.window.resize(1600, 1000)
-    viewer.open_sample("napari-steatosis", "trichrome")
-    for i in range(dock.tabs.count()):
-        dock.tabs.setCurrentIndex(i)
+    from napari_steatosis.sample import sample_slide_path
+
+    run = dock.panels["U-Net"].run_panel
+    for opened in ("image", "slide"):
+        if opened == "image":
+            viewer.open_sample("napari-steatosis", "trichrome")
+        else:
+            viewer.layers.clear()
+            viewer.open(str(sample_slide_path()), plugin="napari-steatosis")
+        for i in range(dock.tabs.count()):
+            dock.tabs.setCurrentIndex(i)
+            qtbot.wait(50)
+            area = dock.tabs.widget(i)
+            need, have = area.widget().minimumSizeHint().width(), area.viewport().width()
+            assert need <= have, f"{opened}, tab {dock.tabs.tabText(i)}: needs {need} px, the dock shows {have}"
+        dock.show_tab("U-Net")
         qtbot.wait(50)
-        area = dock.tabs.widget(i)
-        need, have = area.widget().minimumSizeHint().width(), area.viewport().width()
-        assert need <= have, f"tab {dock.tabs.tabText(i)}: needs {need} px, the dock shows {have}"
+        shown = run.region_btn if opened == "slide" else run.run_btn
+        beside = abs(shown.geometry().center().y() - run.cancel_run_btn.geometry().center().y()) < shown.height() / 2
+        assert shown.isVisible() and beside, opened  # Cancel on the row of the Run it stops
 
 
 def test_messages_point_to_tabs_and_buttons_that_exist(make_napari_viewer, monkeypatch, tmp_path):

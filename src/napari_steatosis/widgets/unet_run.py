@@ -118,8 +118,7 @@ class UNetRunPanel(QGroupBox):
         lay.addWidget(self.model_label)
         lay.addLayout(row_of(self.load_btn, self.default_btn))
         lay.addLayout(row_of(QLabel("scale"), self.scale, self.auto_scale))  # with Run and Cancel: wider than the dock
-        lay.addLayout(row_of(self.run_btn, self.cancel_run_btn))
-        lay.addWidget(self.region_btn)
+        lay.addLayout(row_of(self.run_btn, self.region_btn, self.cancel_run_btn))  # run_btn on images, region on slides
         lay.addWidget(self.run_progress)
         lay.addLayout(row_of(QLabel("threshold"), self.threshold, self.threshold_label))
         lay.addWidget(self.readout)
