@@ -116,6 +116,7 @@ FIBROSIS_TOLERANCE = 0.5  # percentage points per image, ROC-tuned thresholds ag
 
 
 def test_demo_headless_writes_overlays_and_numbers_close_to_the_truth(tmp_path):
+    from napari_steatosis.measure import grade_name
     from napari_steatosis.preprocess import tissue_mask
     from napari_steatosis.sample import sample_dataset
 
@@ -147,7 +148,10 @@ def test_demo_headless_writes_overlays_and_numbers_close_to_the_truth(tmp_path):
     physician = ds.physician_pct()
     for p, row in patients.items():
         assert float(row["physician_steatosis_pct"]) == physician[p]
-        assert f"patient {p}: steatosis {float(row['steatosis_pct']):.1f} %" in proc.stdout
+        pct = float(row["steatosis_pct"])
+        assert f"patient {p}: steatosis {pct:.1f} % of tissue, {grade_name(pct)}; physician" in proc.stdout
+    assert "(fibrosis -: H&E, where collagen is not stained apart" in proc.stdout  # what the dash means
+    assert Path(re.search(r"^open (\S+\.overlay\.png) to see what was measured$", proc.stdout, re.M)[1]).is_file()
 
 
 def test_demo_without_a_display_runs_headless(monkeypatch):

@@ -210,6 +210,7 @@ def cmd_fibrosis(a) -> int:
 
 def cmd_demo(a) -> int:
     from .demo import display_available, open_viewer, run_headless  # noqa: PLC0415
+    from .measure import grade_name  # noqa: PLC0415
 
     if a.headless or not display_available():
         if not a.headless:
@@ -223,10 +224,14 @@ def cmd_demo(a) -> int:
             fib = f"{r['fibrosis_pct']:6.2f} %" if "fibrosis_pct" in r else "     -  "
             print(f"  {r['image']:<20} {r['patient']:<4} {r['stain']:<10} steatosis {r['steatosis_pct']:6.2f} %  "
                   f"fibrosis {fib}  {r['n_vacuoles']:4d} vacuoles")
+        if any("fibrosis_pct" not in r for r in res["rows"]):
+            print("  (fibrosis -: H&E, where collagen is not stained apart, so it is not measurable by hue)")
         for p in res["patients"]:
-            print(f"  patient {p['patient']}: steatosis {p['steatosis_pct']:.1f} % (grade {p['steatosis_grade']}), "
-                  f"physician {p.get('physician_steatosis_pct', '-')} %")
-        print(f"overlays (PNG), masks, demo_results.csv and demo_patients.csv written to {Path(res['out']).resolve()}")
+            print(f"  patient {p['patient']}: steatosis {p['steatosis_pct']:.1f} % of tissue, "
+                  f"{grade_name(p['steatosis_pct'])}; physician {p.get('physician_steatosis_pct', '-')} %")
+        out = Path(res["out"]).resolve()
+        print(f"overlays (PNG), masks, demo_results.csv and demo_patients.csv written to {out}")
+        print(f"open {out / (Path(res['rows'][0]['image']).stem + '.overlay.png')} to see what was measured")
         return 0
     import napari  # noqa: PLC0415
 
