@@ -95,6 +95,16 @@ def test_a_grey_scale_image_is_refused_not_measured_and_fibrosis_on_h_and_e_is_s
             assert [rows[str(good)]["stain"], rows[str(he_path)]["stain"]] == ["trichrome", "he"]
 
 
+def test_warnings_of_a_worker_are_one_line_as_in_one_process(tmp_path, capfd):
+    rgb = np.full((60, 80, 3), (200, 60, 120), np.uint8)
+    rgba = np.dstack([rgb, np.full((60, 80), 255, np.uint8)])
+    cv2.imwrite(str(tmp_path / "a.png"), rgba)  # RGBA: converted with a warning
+    assert main(["fibrosis", str(tmp_path / "a.png"), "--out", str(tmp_path / "o"), "--workers", "1"]) == 0
+    err = capfd.readouterr().err
+    assert any(ln.startswith(f"warning: {tmp_path / 'a.png'}: RGBA image converted") for ln in err.split("\n")), err
+    assert "ImageConversionWarning" not in err and "return to_rgb" not in err, err
+
+
 def test_a_running_scheduler_gets_the_work_and_progress_counts_images_as_they_finish(study, tmp_path, capsys):
     from distributed import Client, LocalCluster
 

@@ -98,6 +98,10 @@ def run_one(task: ImageTask, job: Job, out: str | os.PathLike) -> tuple[str, dic
     are removed, so an image is either complete or absent.
     """
     out = Path(out)
+    if on_dask_worker():  # its warnings reach the terminal as the command's own do: one line each
+        import warnings  # noqa: PLC0415
+
+        warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr, flush=True)
     try:
         stamp = _input_stamp(job.path)
         result = task(job, out)
