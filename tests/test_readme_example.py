@@ -113,7 +113,7 @@ def test_evaluate_prints_the_scores_and_json_agrees(example, capsys):
     test_patients = sorted({r.patient for r in Dataset.open(root / "study") if r.split == "test"})
     assert len(test_patients) == 4  # --splits 8,0,4: evaluate scores the 4 held-out patients by default
     assert f"scored the test patients: {', '.join(test_patients)}" in text
-    assert "images with masks: 8 of 4 patients" in text
+    assert "images with masks: 8, from 4 patients" in text
     assert main(["evaluate", str(root / "study"), "--pred", str(root / "pred"), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert {"jaccard", "dice", "pct_abs_error", "count_abs_error", "r2", "n_images", "n_patients"} <= set(res)

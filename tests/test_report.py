@@ -96,5 +96,5 @@ def test_evaluate_text_summary_is_the_json_summary(small_dataset, tmp_path, caps
     assert float(lines["vacuole count error"]) == round(res["count_abs_error"], 2)
     assert float(lines["R² vs physician"]) == round(res["r2"], 3)
     assert f"per-image Dice       {res['dice_per_image_mean']:.4f} ± {res['dice_per_image_sd']:.4f}" in text
-    assert f"images with masks: {res['n_images']} of {res['n_patients']} patients" in text
+    assert f"images with masks: {res['n_images']}, from {res['n_patients']} patients" in text  # not "12 of 6"
     assert res["n_images"] == 12 and res["n_patients"] == 6

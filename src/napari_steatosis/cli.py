@@ -406,7 +406,7 @@ def cmd_evaluate(a) -> int:
     which = "every patient" if split == "all" else f"the {split} patients"
     hint = " (--split all for every patient)" if split != "all" and not a.split else ""
     print(f"scored {which}: {', '.join(summary['patients'])}{hint}")
-    print(f"images with masks: {summary['n_images']} of {summary['n_patients']} patients")
+    print(f"images with masks: {summary['n_images']}, from {summary['n_patients']} patients")
     print(f"pooled Jaccard       {summary['jaccard']:.4f}")
     print(f"pooled Dice          {summary['dice']:.4f}")
     print(f"per-image Dice       {summary['dice_per_image_mean']:.4f} ± {summary['dice_per_image_sd']:.4f}")
