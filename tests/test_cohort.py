@@ -105,6 +105,29 @@ def test_warnings_of_a_worker_are_one_line_as_in_one_process(tmp_path, capfd):
     assert "ImageConversionWarning" not in err and "return to_rgb" not in err, err
 
 
+def test_quantify_takes_the_pixel_size_from_dataset_csv_and_says_when_there_is_none(study, tmp_path, capsys):
+    """The dataset's pixel_size_um column (docs/dataset.md) gives µm sizes and the 15 µm macrovesicular cutoff;
+    without one the sizes are px, and the run says so instead of passing a px cutoff off as a measurement."""
+    import shutil
+
+    ds, model, clean = study
+    root = tmp_path / "ds"
+    shutil.copytree(ds.root, root)
+    lines = (root / "dataset.csv").read_text().splitlines()
+    (root / "dataset.csv").write_text("\n".join([lines[0] + ",pixel_size_um"] + [ln + ",0.5" for ln in lines[1:]]))
+    assert main(["quantify", str(root), "--out", str(tmp_path / "um"), "--method", "classical", "--model", str(model)]) == 0
+    assert "state no pixel size" not in capsys.readouterr().err
+    rows = list(csv.DictReader(open(tmp_path / "um" / "per_image.csv")))
+    px_rows = {Path(r["image"]).name: r for r in csv.DictReader(open(clean / "per_image.csv"))}
+    for r in rows:
+        assert float(r["pixel_size_um"]) == 0.5
+        assert float(r["median_diameter_um"]) == pytest.approx(0.5 * float(r["median_diameter_px"]), abs=0.01)
+        assert r["median_diameter_px"] == px_rows[Path(r["image"]).name]["median_diameter_px"]
+    assert main(["quantify", str(ds.root), "--out", str(tmp_path / "px"), "--method", "classical",
+                 "--model", str(model)]) == 0
+    assert "4 of 4 images state no pixel size: vacuole sizes are in px" in capsys.readouterr().err
+
+
 def test_a_running_scheduler_gets_the_work_and_progress_counts_images_as_they_finish(study, tmp_path, capsys):
     from distributed import Client, LocalCluster
 

@@ -40,10 +40,12 @@ class Job:
     patient: str | None = None
     shown: str = ""
     slide: bool = False  # a whole-slide image: processed block by block, pyramidal outputs
+    pixel_size_um: float | None = None  # the dataset's pixel_size_um column, when the image has a row there
 
     @classmethod
-    def of(cls, path, stem: str, patient: str | None = None, slide: bool = False) -> "Job":
-        return cls(os.path.abspath(path), stem, patient, str(path), slide)
+    def of(cls, path, stem: str, patient: str | None = None, slide: bool = False,
+           pixel_size_um: float | None = None) -> "Job":
+        return cls(os.path.abspath(path), stem, patient, str(path), slide, pixel_size_um)
 
 
 class ImageTask(Protocol):

@@ -449,6 +449,11 @@ def cmd_quantify(a) -> int:
         print(f"  {p['patient']:<10} steatosis {p['steatosis_pct']:6.2f} % of tissue (grade {p['steatosis_grade']})"
               f"{fib}{extra}, {p['n_images']} images")
     print(f"wrote per_image.csv, per_patient.csv, vacuoles.csv, masks and GeoJSON to {out.resolve()}")
+    no_size = sum("pixel_size_um" not in r for r in res["per_image"])
+    if no_size:  # a px cutoff means another µm size at every magnification: say so rather than let it pass
+        cutoff = 30 if a.macro_cutoff is None else a.macro_cutoff
+        _say(f"{no_size} of {len(res['per_image'])} images state no pixel size: vacuole sizes are in px and "
+             f"macrovesicular means at least {cutoff:g} px across; give --pixel-size (µm per pixel) for µm")
     if a.scale == "auto":
         _say_auto_scales([(Path(r["image"]).stem, r) for r in res["per_image"]], "per_image.csv")
     return _batch_summary(len(res["per_image"]), res["failures"], out, res["skipped"])

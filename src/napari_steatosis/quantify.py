@@ -111,7 +111,7 @@ class QuantifyTask:
             return self.slide(job, out, description)
         rgb = read_image(job.path)
         guess = require_colour(rgb, job.path)  # the U-Net would still report a % on a grey field; the docks refuse it too
-        px = self.pixel_size_um or tiff_pixel_size_um(job.path)
+        px = self.pixel_size_um or job.pixel_size_um or tiff_pixel_size_um(job.path)
         tissue = tissue_mask(rgb)
         fat, choice = detect(rgb)
         fat = fat & tissue
@@ -146,14 +146,18 @@ class QuantifyTask:
 
         fib = preset(self.fibrosis).to_dict() if self.fibrosis != "none" else None
         spec = MethodSpec(self.method, self.model, self.threshold, self.scale, fibrosis=fib)
-        res = analyse_slide(job.path, out, spec, self.pixel_size_um, self.macro_cutoff, vacuoles=True, stem=job.stem)
+        res = analyse_slide(job.path, out, spec, self.pixel_size_um or job.pixel_size_um, self.macro_cutoff,
+                            vacuoles=True, stem=job.stem)
         numbers = {k: v for k, v in res.items() if k not in ("files", "blocks", "glass_blocks")}
         return dict(row=dict(image=job.shown, patient=job.patient or job.stem, method=description, **numbers),
                     vacuoles=[])
 
 
 def jobs_of(sources) -> list[Job]:
-    return [Job.of(s.path, s.stem, s.patient, s.is_slide) for s in sources]
+    from .data.dataset import pixel_size_of  # noqa: PLC0415
+
+    return [Job.of(s.path, s.stem, s.patient, s.is_slide, pixel_size_of(s.record) if s.record else None)
+            for s in sources]
 
 
 def quantify(inputs, out, method="unet", model=None, pixel_size_um=None, macro_cutoff=None, fibrosis="none",
