@@ -252,6 +252,25 @@ def test_grey_scale_images_are_refused_by_the_detectors(study, messages):
     assert "grey is grey-scale" in messages[-1] and classical.job is None
 
 
+def test_file_open_of_an_rgba_or_a_grey_file_is_converted_or_refused_by_name(study, messages, tmp_path):
+    """RGBA is read as RGB, as on the command line; a grey file is named as refused, and the docks do not
+    go on measuring the previous image as if it were the one on screen without saying so."""
+    import cv2
+
+    viewer, dock, folder = study
+    rgb = dock.ws.rgb
+    cv2.imwrite(str(tmp_path / "rgba.png"), cv2.cvtColor(np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]),
+                                                          cv2.COLOR_RGBA2BGRA))
+    viewer.open(str(tmp_path / "rgba.png"))
+    assert not messages, messages
+    assert dock.ws.name == "rgba" and dock.ws.rgb.shape == rgb.shape and np.array_equal(dock.ws.rgb, rgb)
+    cv2.imwrite(str(tmp_path / "grey.png"), rgb[..., 1])
+    viewer.open(str(tmp_path / "grey.png"))
+    assert messages == ["grey is grey-scale: steatosis and fibrosis are measured on stained (colour) sections; "
+                        "the docks stay on rgba"], messages
+    assert dock.current.text().startswith("rgba ")
+
+
 def test_a_plain_click_edits_and_a_drag_or_other_button_does_not():
     """The wand and the review share one click rule: a drag pans the view, a right or modified click is napari's."""
     from napari_steatosis.widgets.workspace_view import plain_click

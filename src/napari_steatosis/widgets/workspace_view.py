@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import SteatosisError
 from ..workspace import Workspace
 from .jobs import notify_error
 from .layers import (
@@ -208,6 +209,11 @@ class WorkspaceView:
             QTimer.singleShot(0, lambda: self._drop(layer))  # not while napari is still inserting it
             return
         if not (isinstance(layer, Image) and layer.rgb):
+            if isinstance(layer, Image) and getattr(layer.source, "path", None) and not layer.multiscale:
+                # a grey-scale file: the docks cannot measure it, and must not seem to (they stay on their image)
+                stays = f"the docks stay on {self.ws.name}" if self.ws.name else "the docks have no image"
+                notify_error(SteatosisError(f"{layer.name} is grey-scale: steatosis and fibrosis are measured on "
+                                            f"stained (colour) sections; {stays}"))
             return
         self._adopting = layer
         try:
@@ -273,7 +279,7 @@ class WorkspaceView:
                 sample = None
             if sample is not None and path.resolve().parent.parent == sample.resolve():
                 ws.open_dataset(sample, first=False, read_only=True)
-        if not layer.multiscale and getattr(layer.data, "dtype", None) != np.uint8:
+        if not layer.multiscale and (getattr(layer.data, "dtype", None) != np.uint8 or layer.data.shape[-1] != 3):
             image = None  # 16-bit, float, RGBA...: read it again through our reader, which converts and says so
         ws.open_path(path, image=image)
 
