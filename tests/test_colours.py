@@ -33,3 +33,13 @@ def test_napari_layers_use_the_same_colours(make_napari_viewer):
     low, high = prob.map(np.array([0.0, 1.0]))
     assert low[3] == 0  # transparent where the network says no: the image shows through
     assert np.allclose(high[:3], np.array(COLOURS["steatosis predicted"]) / 255, atol=1 / 255) and high[3] == 1
+
+
+def test_the_dock_legend_wraps_between_entries_never_inside_one():
+    """'fibrosis' at the end of a line and 'predicted' on the next read as two entries."""
+    import re
+
+    from napari_steatosis.widgets.layers import legend_html
+
+    entries = re.split(r" &nbsp; ", legend_html())
+    assert len(entries) == 5 and all(" " not in re.sub(r"<[^>]*>", "", e) for e in entries), entries

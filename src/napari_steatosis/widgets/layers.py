@@ -90,7 +90,8 @@ def result_layer_data(result) -> list[tuple]:
 def legend_html() -> str:
     """The colour legend shown in the Steatosis dock."""
     items = [(hex_colour(m), m) for m in COLOURS] + [(NEGATIVE_POINTS_COLOUR, "not-fat points")]
-    return " &nbsp; ".join(f"<span style='color:{c}; font-size:14px'>■</span>&nbsp;{m}" for c, m in items)
+    nowrap = [(c, m.replace(" ", "&nbsp;")) for c, m in items]  # lines break between entries, never inside one
+    return " &nbsp; ".join(f"<span style='color:{c}; font-size:14px'>■</span>&nbsp;{m}" for c, m in nowrap)
 
 
 def record_layer_data(dataset, record) -> list[tuple]:
