@@ -136,3 +136,19 @@ def test_fibrosis_on_h_and_e_is_said_per_image_and_in_the_table(tmp_path, capsys
     assert len(said) == 1 and str(he_path) in said[0] and "looks like H&E" in said[0], err
     rows = {r["image"]: r for r in csv.DictReader(open(tmp_path / "o" / "fibrosis.csv"))}
     assert rows[str(he_path)]["stain"] == "he" and rows[str(tri_path)]["stain"] == "trichrome"
+
+
+def test_images_in_subfolders_are_pointed_to_not_left_out_unseen(files, capsys):
+    """One folder per patient is how many keep a study: its subfolders are not searched, and the run says so."""
+    study = files / "study"
+    for patient in ("P1", "P2"):
+        (study / patient).mkdir(parents=True)
+        (study / patient / f"{patient}_a.png").write_bytes((files / "img.png").read_bytes())
+    assert main(["fibrosis", str(study), "--out", str(files / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"its subfolders P1, P2 hold some: give them ({study / '*'})" in err and "Traceback" not in err
+    (study / "top.png").write_bytes((files / "img.png").read_bytes())
+    assert main(["fibrosis", str(study), "--out", str(files / "o")]) == 0
+    assert f"warning: {study}: the images in its subfolders P1, P2 are not measured" in capsys.readouterr().err
+    assert main(["fibrosis", *(str(d) for d in sorted(study.iterdir())), "--out", str(files / "all")]) == 0
+    assert len((files / "all" / "fibrosis.csv").read_text().splitlines()) == 1 + 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -18,6 +19,13 @@ SUFFIXES = tuple(dict.fromkeys(IMAGE_SUFFIXES + SLIDE_SUFFIXES))
 def _readable(p: Path) -> bool:
     name = p.name.lower()
     return p.is_file() and not name.startswith(".") and name.endswith(SUFFIXES)
+
+
+def _subfolders_with_images(folder: Path) -> str:
+    """The names of ``folder``'s subfolders that hold images or slides (at most three, then '…'), or ''."""
+    subs = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")
+                  and any(_readable(f) for f in d.iterdir()))
+    return ", ".join(subs[:3]) + (", …" if len(subs) > 3 else "")
 
 
 @dataclass
@@ -46,8 +54,14 @@ def collect_images(inputs: Iterable[str | os.PathLike]) -> list[ImageSource]:
             out += [ImageSource(ds.image_path(r), r.stem, r.patient, r, ds) for r in ds.records]
         elif p.is_dir():
             files = sorted(f for f in p.iterdir() if _readable(f))
+            nested = _subfolders_with_images(p)
             if not files:
-                raise DatasetError(f"{p}: no images or slides ({', '.join(SUFFIXES)}) and no dataset.csv in this folder")
+                hint = f"; its subfolders {nested} hold some: give them ({p / '*'})" if nested else ""
+                raise DatasetError(f"{p}: no images or slides ({', '.join(SUFFIXES)}) and no dataset.csv in this "
+                                   f"folder{hint}")
+            if nested:  # one patient per subfolder, say: not searched, so say it rather than leave them out unseen
+                warnings.warn(f"{p}: the images in its subfolders {nested} are not measured (give them too: "
+                              f"{p / '*'})", stacklevel=2)
             out += [ImageSource(f, image_stem(f)) for f in files]
         elif p.is_file():
             if not p.name.lower().endswith(SUFFIXES):
