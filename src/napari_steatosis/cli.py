@@ -608,7 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--method", choices=["unet", "classical"], default="unet", help="default: %(default)s")
     s.add_argument("--model", help="model file (U-Net default: the shipped model; classical: required)")
-    s.add_argument("--pixel-size", type=_positive_float, help="µm per pixel (default: from TIFF metadata, else sizes in px)")
+    s.add_argument("--pixel-size", type=_positive_float,
+                   help="µm per pixel (default: the dataset.csv pixel_size_um column, else TIFF metadata, else px)")
     s.add_argument("--macro-cutoff", type=_positive_float,
                    help="macrovesicular if the equivalent diameter is at least this (default 15 µm, or 30 px)")
     s.add_argument("--fibrosis", choices=["none", "trichrome", "sirius-red"], default="none",
