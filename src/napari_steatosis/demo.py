@@ -69,4 +69,7 @@ def open_viewer(show: bool = True, run_unet: bool = True):
             viewer.layers[name].visible = False
     if run_unet:
         dock.show_tab("U-Net").run_panel.run()
+    from qtpy.QtCore import QTimer  # noqa: PLC0415
+
+    QTimer.singleShot(0, viewer.reset_view)  # once the dock has taken its width: the whole image in view, not its middle
     return viewer, dock
