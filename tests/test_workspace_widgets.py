@@ -101,6 +101,22 @@ def test_a_row_chosen_in_the_report_receives_the_click(study, tmp_path, messages
     assert not messages
 
 
+def test_the_report_shows_diameters_in_um_and_the_stain_when_quantify_wrote_them(study, tmp_path, messages):
+    """quantify writes median_diameter_um (pixel size known) and the stain (fibrosis measured): the table shows
+    them, so a fibrosis % of an H&E image is not read as a measurement."""
+    viewer, dock, folder = study
+    report = dock.panels["Report"]
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "per_image.csv").write_text("image,patient,steatosis_pct,median_diameter_px,median_diameter_um,fibrosis_pct,"
+                                       "stain,method\nimages/P02_01.jpg,P02,12.0,20.0,10.0,0.6,he,unet\n")
+    (out / "per_patient.csv").write_text("patient,steatosis_pct\nP02,12.0\n")
+    report.load_results(out)
+    headers = [report.image_table.horizontalHeaderItem(j).text() for j in range(report.image_table.columnCount())]
+    cells = dict(zip(headers, (report.image_table.item(0, j).text() for j in range(len(headers)))))
+    assert cells["median diameter (µm)"] == "10.0" and cells["stain (fibrosis on H&E: not measurable)"] == "he"
+
+
 def test_the_annotation_table_next_and_file_open_each_receive_the_click(study, messages):
     viewer, dock, folder = study
     ann = dock.panels["Annotate"]

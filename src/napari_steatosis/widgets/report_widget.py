@@ -41,12 +41,13 @@ from .qt_rows import row_of
 from .workspace_view import workspace_of
 
 IMAGE_COLUMNS = ["image", "patient", "steatosis_pct", "n_vacuoles", "macro_share_pct", "median_diameter_px",
-                 "fibrosis_pct"]
+                 "median_diameter_um", "fibrosis_pct", "stain"]  # µm and stain where quantify wrote them
 PATIENT_COLUMNS = ["patient", "n_images", "steatosis_pct", "steatosis_grade", "physician_steatosis_pct",
                    "physician_grade", "fibrosis_pct"]
 HEADERS = {  # what a pathologist reads instead of the CSV's column names
     "image": "image", "patient": "patient", "n_images": "images", "steatosis_pct": "Steatosis % of tissue",
     "n_vacuoles": "vacuoles", "macro_share_pct": "macrovesicular % of fat", "median_diameter_px": "median diameter (px)",
+    "median_diameter_um": "median diameter (µm)", "stain": "stain (fibrosis on H&E: not measurable)",
     "fibrosis_pct": "Fibrosis % of tissue", "steatosis_grade": "grade", "physician_steatosis_pct": "physician %",
     "physician_grade": "physician grade",
 }
