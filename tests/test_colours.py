@@ -21,6 +21,18 @@ def test_overlay_tints_each_meaning_in_its_colour_and_draws_a_legend():
     assert tuple(plain[200, 330]) == COLOURS["fibrosis truth"] and (plain[:30, :40] == 255).all()
 
 
+def test_the_overlay_legend_is_readable_on_a_640_by_480_field():
+    """The demo's overlays are 640 x 480: the legend's words were 4 px tall and ran together ('steatosispredicted')."""
+    rgb = np.full((480, 640, 3), (200, 120, 180), np.uint8)
+    m = np.zeros((480, 640), bool)
+    out = draw_overlay(rgb, {"steatosis": m, "fibrosis": m})
+    box_width = int((out[2, :400] == 255).all(axis=1).sum())
+    box_height = int((out[:200, box_width - 2] == 255).all(axis=1).sum())
+    assert box_height / 2 >= 16, box_height  # a line of at least 16 px per entry: letters about 10 px tall
+    ink = np.nonzero((out[:box_height, :400] < 100).all(axis=2))  # black text on the legend's white box
+    assert len(ink[1]) and max(ink[1]) < box_width  # the words end inside the box
+
+
 def test_napari_layers_use_the_same_colours(make_napari_viewer):
     from napari_steatosis.widgets.layers import labels_colormap, mask_kwargs, probability_colormap
 

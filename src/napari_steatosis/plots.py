@@ -56,9 +56,11 @@ def _draw_legend(out: np.ndarray, meanings: list[str]) -> None:
     """A white box in the top-left corner with a swatch and the name of each meaning."""
     import cv2  # noqa: PLC0415
 
-    scale = max(0.4, min(out.shape[:2]) / 1200)
+    scale = max(0.9, min(out.shape[:2]) / 1200)  # text about 10 px tall at least: readable on a 640 x 480 field
+    font, size = cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale
     line = int(22 * scale)
-    width = int(210 * scale)
+    text_w = max(cv2.getTextSize(m, font, size, 1)[0][0] for m in meanings)
+    width = int(12 * scale) + line + text_w
     h = line * len(meanings) + int(8 * scale)
     if h >= out.shape[0] or width >= out.shape[1]:
         return
@@ -66,8 +68,8 @@ def _draw_legend(out: np.ndarray, meanings: list[str]) -> None:
     for i, meaning in enumerate(meanings):
         y = int(4 * scale) + i * line
         cv2.rectangle(out, (int(4 * scale), y + 2), (int(4 * scale) + line - 4, y + line - 2), colour_of(meaning), -1)
-        cv2.putText(out, meaning, (int(8 * scale) + line, y + line - int(6 * scale)), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.5 * scale, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(out, meaning, (int(8 * scale) + line, y + line - int(6 * scale)), font, size, (0, 0, 0), 1,
+                    cv2.LINE_AA)
 
 
 def _pct255(v: int) -> int:
