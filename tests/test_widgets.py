@@ -191,3 +191,22 @@ def test_messages_point_to_tabs_and_buttons_that_exist(make_napari_viewer, monke
         assert tab in tabs, text
         buttons = [b.text().rstrip(".…") for b in tabs[tab].findChildren(QPushButton)]
         assert button.rstrip(".…") in buttons, (text, buttons)
+
+
+def test_previous_and_next_without_a_dataset_say_what_they_need(make_napari_viewer, monkeypatch):
+    from qtpy.QtWidgets import QPushButton
+
+    from napari_steatosis.widgets import jobs
+    from napari_steatosis.widgets.steatosis_dock import SteatosisDock
+
+    said = []
+    monkeypatch.setattr(jobs, "notify_error", lambda exc: said.append(jobs.user_message(exc)))
+    viewer = make_napari_viewer()
+    dock = SteatosisDock(viewer)
+    annotate = dock.panels["Annotate"]
+    annotate.prev_btn.click()
+    annotate.next_btn.click()  # they did nothing at all, not even say why
+    assert len(said) == 2 and said[0] == said[1] and "go through the images of a dataset" in said[0], said
+    buttons = {b.text().rstrip(".…") for b in annotate.findChildren(QPushButton)}
+    assert {"Open dataset", "New from images"} <= buttons  # the buttons the message names
+    assert "(Open dataset…)" in said[0] and "(New from images…)" in said[0]

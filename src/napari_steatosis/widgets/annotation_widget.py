@@ -272,6 +272,9 @@ class AnnotationWidget(QWidget):
 
     @guarded
     def step(self, delta: int):
+        if self.ws.dataset is None:  # the buttons did nothing at all: say what they go through
+            raise SteatosisError("Previous and Next go through the images of a dataset: open one (Open dataset…) "
+                                 "or make one from images (New from images…)")
         self.ws.step(delta)
 
     # ------------------------------------------------------------------ saving
