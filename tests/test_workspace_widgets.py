@@ -315,16 +315,16 @@ def test_a_plain_click_edits_and_a_drag_or_other_button_does_not():
     assert len(got) == 1
 
 
-def test_the_demo_window_shows_the_whole_image(qtbot):
+def test_the_demo_window_shows_the_whole_image(make_napari_viewer, monkeypatch, qtbot):
     """The dock narrows the canvas after napari fitted the image to it: the demo showed a strip of its middle."""
+    import napari
+
     from napari_steatosis.demo import open_viewer
 
+    monkeypatch.setattr(napari, "Viewer", make_napari_viewer)  # a shown window, set up and closed by the fixture
     viewer, dock = open_viewer(show=True, run_unet=False)
-    try:
-        qtbot.wait(300)
-        h, w = viewer.layers[dock.ws.record.stem].data.shape[:2]
-        ch, cw = viewer.canvas.size  # (height, width) in screen px
-        zoom = viewer.camera.zoom  # screen px per image px
-        assert w * zoom <= cw + 1 and h * zoom <= ch + 1, (w * zoom, cw, h * zoom, ch)
-    finally:
-        viewer.close()
+    qtbot.wait(300)
+    h, w = viewer.layers[dock.ws.record.stem].data.shape[:2]
+    ch, cw = viewer.canvas.size  # (height, width) in screen px
+    zoom = viewer.camera.zoom  # screen px per image px
+    assert w * zoom <= cw + 1 and h * zoom <= ch + 1, (w * zoom, cw, h * zoom, ch)
