@@ -210,3 +210,22 @@ def test_previous_and_next_without_a_dataset_say_what_they_need(make_napari_view
     buttons = {b.text().rstrip(".…") for b in annotate.findChildren(QPushButton)}
     assert {"Open dataset", "New from images"} <= buttons  # the buttons the message names
     assert "(Open dataset…)" in said[0] and "(New from images…)" in said[0]
+
+
+@pytest.mark.parametrize("pct", [4.9, 5.0, 33.0, 33.1, 33.5, 66.0, 66.1])
+def test_the_readout_range_holds_the_percentage_it_shows(pct):
+    """The U-Net dock reads "Steatosis: 33.1 % of tissue, S2, moderate (…)": the range it names must hold 33.1."""
+    import re
+
+    from napari_steatosis.widgets.unet_run import steatosis_readout
+
+    text = steatosis_readout(pct)
+    shown = float(re.search(r"Steatosis: ([\d.]+) %", text).group(1))
+    rng = re.search(r"\((.*) %\)$", text).group(1)
+    if rng.startswith("<"):
+        assert shown < float(rng[1:]), text
+    elif "-" in rng:
+        lo, hi = rng.split("-")
+        assert (shown > float(lo[1:]) if lo.startswith(">") else shown >= float(lo)) and shown <= float(hi), text
+    else:
+        assert rng.startswith(">") and shown > float(rng[1:]), text
