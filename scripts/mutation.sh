@@ -20,7 +20,7 @@ case "$module" in
   preprocess)         tests=(tests/test_preprocess.py) ;;
   fibrosis)           tests=(tests/test_fibrosis.py) ;;
   measure)            tests=(tests/test_measure.py) ;;
-  unet/predict)       tests=(tests/test_unet.py -k "stand_in or scale or cancels or tile_plan or device") ;;
+  unet/predict)       tests=(tests/test_unet.py -k "stand_in or scale or cancels or tile_plan or device or needed") ;;
   classical/labels)   tests=(tests/test_classical_labels.py) ;;
   classical/model)    tests=(tests/test_classical_model.py) ;;
   classical/pipeline) tests=(tests/test_classical_pipeline.py tests/test_classical_predict.py) ;;
