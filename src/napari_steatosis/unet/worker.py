@@ -4,7 +4,7 @@ napari runs the network through this (``python -m napari_steatosis.unet.worker``
 and Qt 6 in one process crash on some systems, and a process can be stopped at once.
 
     python -m napari_steatosis.unet.worker --input IMAGE.npy --output PROB.npy [--model M.keras] [--tile N] [--scale S|auto]
-    python -m napari_steatosis.unet.worker --slide SLIDE --region R0,C0,R1,C1 --output PROB.npy --tissue-output T.npy
+    python -m napari_steatosis.unet.worker --slide SLIDE --region R0,C0,R1,C1 --output PROB.npy --tissue-output T.npy [--rgb-output RGB.npy]
 
 (the second form reads a level-0 region of a whole slide itself: napari's "Run on visible region")
 
@@ -46,6 +46,8 @@ def main(argv=None) -> int:
     p.add_argument("--slide", help="a whole slide, with --region: the level-0 region to read instead of --input")
     p.add_argument("--region", help="R0,C0,R1,C1: level-0 rows R0..R1 and columns C0..C1 of --slide")
     p.add_argument("--tissue-output", help="where to write the image's tissue mask (bool .npy)")
+    p.add_argument("--rgb-output", help="where to write the pixels read from --slide (RGB uint8 .npy): napari "
+                                        "completes detections to the white regions they sit in on them")
     p.add_argument("--output", required=True, help="where to write the float32 probability map (.npy)")
     p.add_argument("--model", help="model file (default: the shipped one)")
     p.add_argument("--tile", type=int, default=1036)
@@ -87,6 +89,8 @@ def _run(a) -> int:
         from ..preprocess import tissue_mask  # noqa: PLC0415
 
         _save_npy(a.tissue_output, tissue_mask(rgb))
+    if a.rgb_output:
+        _save_npy(a.rgb_output, rgb)
     emit(event="done", output=a.output, complete_min_cover=det.complete_min_cover, **det.last_choice)
     return 0
 

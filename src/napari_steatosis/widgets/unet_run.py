@@ -81,6 +81,7 @@ class UNetRunPanel(QGroupBox):
         self.job: ProcessJob | None = None
         self.prob = self.tissue = None
         self.cover: float | None = None  # the card's completion to white regions, as predict and quantify apply it
+        self.region_rgb: np.ndarray | None = None  # a slide region's pixels, read by the worker (for completion)
         self.percent: float | None = None
         self._region = None  # (Region, slide layer) when the probability is of a slide's visible region
 
@@ -209,8 +210,10 @@ class UNetRunPanel(QGroupBox):
         slide_path, region, layer = visible_region(view_of(self.viewer))
         self._tmp = tempfile.TemporaryDirectory(prefix="steatosis-unet-")
         self._tissue_out = Path(self._tmp.name) / "tissue.npy"
+        self._rgb_out = Path(self._tmp.name) / "rgb.npy"
         return self._start(["--slide", str(slide_path), "--region", f"{region.r0},{region.c0},{region.r1},{region.c1}",
-                            "--tissue-output", str(self._tissue_out)], (region, layer))
+                            "--tissue-output", str(self._tissue_out), "--rgb-output", str(self._rgb_out)],
+                           (region, layer))
 
     def _start(self, source: list, region):
         out = Path(self._tmp.name) / "prob.npy"
@@ -248,6 +251,7 @@ class UNetRunPanel(QGroupBox):
                 self._region = self._run_region
                 self.tissue = (tissue_mask(self.ws.rgb) if self._region is None
                                else np.load(self._tissue_out, allow_pickle=False))
+                self.region_rgb = None if self._region is None else np.load(self._rgb_out, allow_pickle=False)
                 done = next((e for e in reversed(job.events) if e.get("event") == "done"), {})
                 self.device_label.setText(f"ran on {self._device}{auto_scale_text(done)}")
                 self.cover = done.get("complete_min_cover")
@@ -261,8 +265,9 @@ class UNetRunPanel(QGroupBox):
         if self.prob is None:
             return
         mask = (self.prob >= t) & self.tissue
-        if self.cover is not None and self._region is None:  # a region's pixels stay in the worker: not completed
-            mask = complete_to_white(mask, np.asarray(self.ws.rgb), self.cover) & self.tissue
+        if self.cover is not None:  # a slide region's pixels: those the worker read
+            rgb = np.asarray(self.ws.rgb) if self._region is None else self.region_rgb
+            mask = complete_to_white(mask, rgb, self.cover) & self.tissue
         self.percent = percent_of_tissue(mask, self.tissue)
         if self._region is not None:
             region, slide_layer = self._region
@@ -276,7 +281,7 @@ class UNetRunPanel(QGroupBox):
         self.readout.setText(f"{steatosis_readout(self.percent)} (threshold {t:.2f})")
 
     def _on_image(self, ws) -> None:
-        self.prob = self.tissue = self.percent = self._region = None
+        self.prob = self.tissue = self.percent = self._region = self.region_rgb = None
         self.readout.setText("")
         self.region_btn.setVisible(bool(ws.multiscale))
         self.run_btn.setVisible(not ws.multiscale)
