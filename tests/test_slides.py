@@ -1,5 +1,6 @@
 """Whole-slide images: lazy reading, pyramidal OME-TIFF output, block processing and the CLI on slides."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -188,7 +189,8 @@ def test_cli_on_a_folder_of_slides_and_images(slide_path, classical_model, tmp_p
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "liver.ome.tif").write_bytes(slide_path.read_bytes())
-    write_pyramid(folder / "nompp.ome.tif", (600, 700), lambda r0, r1, c0, c1: np.full((r1 - r0, c1 - c0, 3), 180, np.uint8),
+    pink = np.array([215, 150, 185], np.uint8)  # stained (a grey slide is refused)
+    write_pyramid(folder / "nompp.ome.tif", (600, 700), lambda r0, r1, c0, c1: np.broadcast_to(pink, (r1 - r0, c1 - c0, 3)),
                   rgb=True, compression="jpeg")
     from napari_steatosis.data.images import write_image
 
@@ -388,3 +390,24 @@ def test_unet_scale_auto_runs_every_block_at_the_slides_factor(he_slides, nuclei
     # no nuclei to measure (the bundled slide is trichrome): the working scale, and why
     plan = plan_slide(sample_slide_path(), tmp_path / "w", MethodSpec("unet", str(model), scale="auto"))
     assert plan.scale == 1.0 and "cannot estimate the magnification of a Masson's trichrome image" in plan.scale_note
+
+
+def test_fibrosis_on_an_h_and_e_slide_is_said_and_a_grey_slide_refused(tmp_path, capsys):
+    """As for an image: fibrosis by hue on H&E gets a warning naming the slide and a stain column,
+    and a grey-scale slide is refused by name instead of given a number."""
+    he = write_synthetic_slide(tmp_path / "he.ome.tif", (384, 448), seed=3, stain="he", truth=False)["slide"]
+    assert main(["fibrosis", str(he), "--out", str(tmp_path / "f")]) == 0
+    err = capsys.readouterr().err
+    assert "he.ome.tif" in err and "looks like H&E" in err
+    (row,) = list(csv.DictReader(open(tmp_path / "f" / "fibrosis.csv")))
+    assert row["stain"] == "he"
+    trichrome = write_synthetic_slide(tmp_path / "tc.ome.tif", (384, 448), seed=3, truth=False)["slide"]
+    assert main(["fibrosis", str(trichrome), "--out", str(tmp_path / "t")]) == 0
+    assert "looks like" not in capsys.readouterr().err
+    (row,) = list(csv.DictReader(open(tmp_path / "t" / "fibrosis.csv")))
+    assert row["stain"] == "trichrome"
+    grey = tmp_path / "grey.ome.tif"
+    write_pyramid(grey, (384, 448), lambda r0, r1, c0, c1: np.full((r1 - r0, c1 - c0, 3), 150, np.uint8)
+                  + (np.arange(c0, c1) % 60 < 20)[None, :, None].astype(np.uint8) * 60, rgb=True, mpp=0.5, tile=128)
+    assert main(["fibrosis", str(grey), "--out", str(tmp_path / "g")]) == 2
+    assert "grey.ome.tif is grey-scale" in capsys.readouterr().err

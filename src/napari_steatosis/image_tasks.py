@@ -96,9 +96,10 @@ class FibrosisTask:
             from .slide_blocks import MethodSpec  # noqa: PLC0415
             from .slide_run import analyse_slide  # noqa: PLC0415
 
-            res = analyse_slide(job.path, out, MethodSpec(None, fibrosis=self.thresholds), stem=job.stem)
+            res = analyse_slide(job.path, out, MethodSpec(None, fibrosis=self.thresholds), stem=job.stem,
+                                fibrosis_preset=self.preset)
             return dict(image=job.shown, patient=job.patient or "", fibrosis_pct=f"{res['fibrosis_pct']:.4f}",
-                        fibrosis_px=res["fibrosis_px"], tissue_px=res["tissue_px"])
+                        fibrosis_px=res["fibrosis_px"], tissue_px=res["tissue_px"], stain=res["stain"])
         rgb = read_image(job.path)
         guess = require_colour(rgb, job.path)
         warn_unfit_fibrosis(guess, self.preset, job.path)

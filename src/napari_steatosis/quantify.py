@@ -147,7 +147,7 @@ class QuantifyTask:
         fib = preset(self.fibrosis).to_dict() if self.fibrosis != "none" else None
         spec = MethodSpec(self.method, self.model, self.threshold, self.scale, fibrosis=fib)
         res = analyse_slide(job.path, out, spec, self.pixel_size_um or job.pixel_size_um, self.macro_cutoff,
-                            vacuoles=True, stem=job.stem)
+                            vacuoles=True, stem=job.stem, fibrosis_preset=self.fibrosis)
         numbers = {k: v for k, v in res.items() if k not in ("files", "blocks", "glass_blocks")}
         return dict(row=dict(image=job.shown, patient=job.patient or job.stem, method=description, **numbers),
                     vacuoles=[])

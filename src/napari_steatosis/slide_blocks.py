@@ -34,6 +34,7 @@ import numpy as np
 from .data.slides import Slide, open_slide
 from .errors import Cancelled, SteatosisError
 from .preprocess import grey_histogram, histogram_percentiles, percentile_normalize, tissue_mask
+from .stain import StainGuess, require_colour
 
 BLOCK = 1760  # 2 x 880, the kept output of the U-Net's default 1036 px tile; a multiple of 32 (grid at half scale)
 HALO = 128  # px of neighbours around a block: whole vacuoles up to ~128 px for the classical pipeline and counts
@@ -72,6 +73,7 @@ class SlidePlan:
     white_levels: tuple[float, float] | None = None  # the classical candidates' (slide_white_levels)
     scale: float | None = None  # U-Net with scale auto: the factor every block runs at (slide_scale.py)
     scale_note: str | None = None  # ... and why it fell back to the model's working scale, else None
+    stain: "StainGuess | None" = None  # the stain of the slide's thumbnail (fibrosis by hue fits some)
 
     def outputs(self) -> list[str]:
         names = []
@@ -180,7 +182,9 @@ def plan_slide(path: str | os.PathLike, work: str | os.PathLike, spec: MethodSpe
         raise SteatosisError(f"block size {block} must be a multiple of 16, at least 64")
     with open_slide(path, warn_no_mpp=not mpp) as slide:  # said once per slide, here
         H, W = slide.shape
-        tissue = tissue_mask(thumbnail(slide))
+        thumb = thumbnail(slide)
+        stain = require_colour(thumb, path)  # a grey slide is refused by name, as a grey image is
+        tissue = tissue_mask(thumb)
         limits = slide_limits(slide)
         mpp = mpp or slide.mpp
         levels = scale = note = None
@@ -192,7 +196,7 @@ def plan_slide(path: str | os.PathLike, work: str | os.PathLike, spec: MethodSpe
             p = steatosis_model(spec).candidate_params
             if p.local_level:
                 levels = slide_white_levels(slide, limits, p.sat_max, p.val_min)
-    plan = SlidePlan(str(path), str(work), (H, W), block, [], 0, limits, tissue, spec, mpp, levels, scale, note)
+    plan = SlidePlan(str(path), str(work), (H, W), block, [], 0, limits, tissue, spec, mpp, levels, scale, note, stain)
     grid = [(r0, c0, min(r0 + block, H), min(c0 + block, W)) for r0 in range(0, H, block) for c0 in range(0, W, block)]
     plan.n_grid = len(grid)
     plan.boxes = [b for b in grid if plan.has_tissue(*b)]

@@ -27,6 +27,7 @@ from .data.pyramid import WORK_MARK, write_pyramid
 from .data.slides import image_stem
 from .errors import Cancelled
 from .slide_blocks import MethodSpec, SlidePlan, chunk_side, count_vacuoles, default_block, plan_slide, run_blocks
+from .stain import warn_unfit_fibrosis
 
 VACUOLE_COLUMNS = ["vacuole", "area_px", "equivalent_diameter_px", "centroid_x", "centroid_y", "type",
                    "area_um2", "equivalent_diameter_um"]
@@ -113,9 +114,12 @@ def analyse_slide(
     stem: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    fibrosis_preset: str | None = None,
 ) -> dict:
     """Run ``spec`` over a slide; write its outputs to ``out``; return its numbers (the keys of
-    :func:`napari_steatosis.measure.image_measurements`, per slide) and ``files``."""
+    :func:`napari_steatosis.measure.image_measurements`, per slide) and ``files``. With fibrosis,
+    a stain the thresholds do not fit is said (``fibrosis_preset``: their preset, None when the
+    user's own) and ``stain`` is in the numbers, as for an image."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stem = stem or image_stem(path)
@@ -124,6 +128,8 @@ def analyse_slide(
     work = tempfile.mkdtemp(prefix=f".{stem}.blocks.", suffix=WORK_MARK, dir=out)
     try:
         plan = plan_slide(path, work, spec, block or default_block(spec), pixel_size_um)
+        if spec.fibrosis is not None:  # said before the work, naming the slide
+            warn_unfit_fibrosis(plan.stain, fibrosis_preset, path)
         blocks = _pass_1(plan, progress, cancelled)
         files = write_outputs(plan, out, stem, cancelled)
         tissue_px = sum(b["tissue_px"] for b in blocks)
@@ -144,7 +150,8 @@ def analyse_slide(
             res.update(pixel_size_um=px, tissue_mm2=round(tissue_px * px**2 / 1e6, 5))
         if spec.fibrosis is not None:
             fib_px = sum(b["fibrosis_px"] for b in blocks)
-            res.update(fibrosis_px=fib_px, fibrosis_pct=round(100.0 * fib_px / tissue_px, 4) if tissue_px else 0.0)
+            res.update(fibrosis_px=fib_px, fibrosis_pct=round(100.0 * fib_px / tissue_px, 4) if tissue_px else 0.0,
+                       stain=plan.stain.stain)
         if plan.scale is not None:  # scale auto: the slide's factor, and why when it fell back (as an image's)
             res.update(scale=round(plan.scale, 4), scale_note=plan.scale_note)
         res.update(blocks=len(plan.boxes), glass_blocks=plan.n_grid - len(plan.boxes), files=files)
