@@ -152,3 +152,14 @@ def test_images_in_subfolders_are_pointed_to_not_left_out_unseen(files, capsys):
     assert f"warning: {study}: the images in its subfolders P1, P2 are not measured" in capsys.readouterr().err
     assert main(["fibrosis", *(str(d) for d in sorted(study.iterdir())), "--out", str(files / "all")]) == 0
     assert len((files / "all" / "fibrosis.csv").read_text().splitlines()) == 1 + 3
+
+
+def test_a_file_that_is_not_a_model_is_refused_before_keras_is_imported(files):
+    """A quick, plain answer; and this test process (Qt loaded by the viewer tests) must never import
+    TensorFlow: the two crash together. Run apart, so that what this process imported does not count."""
+    code = ("import sys; from napari_steatosis.cli import main; "
+            f"rc = main(['predict', {str(files / 'img.png')!r}, '--out', {str(files / 'o')!r}, "
+            f"'--model', {str(files / 'junk.keras')!r}]); print(rc, 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["2", "False"], (out.stdout, out.stderr)
+    assert "junk.keras: not a Keras model" in out.stderr

@@ -283,8 +283,10 @@ def _working_scale(text: str):
 
 
 def cmd_train_unet(a) -> int:
-    quiet_tensorflow()
     from .data.dataset import Dataset  # noqa: PLC0415
+
+    dataset = Dataset.open(a.dataset)  # a bad folder is said before TensorFlow's start-up
+    quiet_tensorflow()
     from .unet.train import TrainConfig, train_unet  # noqa: PLC0415
 
     cfg = TrainConfig(epochs=a.epochs, patches_per_image=a.patches_per_image, batch_size=a.batch_size,
@@ -292,7 +294,7 @@ def cmd_train_unet(a) -> int:
                       patience=a.patience, grid_steps=a.grid_steps, note=a.note, loss=a.loss,
                       validate_minutes=a.validate_minutes, working_scale=a.working_scale,
                       augment=not a.no_augment)
-    card = train_unet(Dataset.open(a.dataset), a.out, cfg)
+    card = train_unet(dataset, a.out, cfg)
     if card is None:
         print(f"cancelled before the first validated epoch; {a.out} was not written", file=sys.stderr)
         return 130

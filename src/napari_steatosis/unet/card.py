@@ -57,6 +57,9 @@ def load_model(path: str | os.PathLike):
         raise SteatosisError(f"{path}: expected a .keras model file")
     if not zipfile.is_zipfile(path):  # checked before Keras is imported: a quick, plain answer
         raise SteatosisError(f"{path}: not a Keras model (a .keras file is a zip archive; this one is not)")
+    from . import quiet_tensorflow  # noqa: PLC0415
+
+    quiet_tensorflow()  # imports Keras: only once the file is known to be worth loading
     import keras  # noqa: PLC0415
 
     try:

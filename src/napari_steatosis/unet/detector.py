@@ -107,10 +107,8 @@ class Detector:
              threshold: float | None = None, tile: int = DEFAULT_TILE, complete: float | bool | None = None,
              fuse: bool = True) -> "Detector":
         """The model at ``path`` (default: the shipped one), safe mode, with its card."""
-        from . import default_model, quiet_tensorflow  # noqa: PLC0415
-
-        quiet_tensorflow()
-        from .card import load_model  # noqa: PLC0415
+        from . import default_model  # noqa: PLC0415
+        from .card import load_model  # noqa: PLC0415 (it quiets TensorFlow's start-up once the file is checked)
 
         path = str(path) if path else str(default_model.path())
         model, card = load_model(path)
