@@ -212,7 +212,7 @@ def test_previous_and_next_without_a_dataset_say_what_they_need(make_napari_view
     assert "(Open dataset…)" in said[0] and "(New from images…)" in said[0]
 
 
-@pytest.mark.parametrize("pct", [4.9, 5.0, 33.0, 33.1, 33.5, 66.0, 66.1])
+@pytest.mark.parametrize("pct", [4.9, 4.96, 5.0, 33.0, 33.04, 33.1, 33.5, 66.0, 66.004, 66.1])
 def test_the_readout_range_holds_the_percentage_it_shows(pct):
     """The U-Net dock reads "Steatosis: 33.1 % of tissue, S2, moderate (…)": the range it names must hold 33.1."""
     import re

@@ -69,7 +69,12 @@ def auto_scale_text(done: dict) -> str:
 
 
 def steatosis_readout(percent: float) -> str:
-    return f"Steatosis: {percent:.1f} % of tissue, {grade_name(percent)}"
+    """"Steatosis: 12.3 % of tissue, S1, mild (5-33 %)"; more decimals where one would round across a
+    grade's cut (33.04 % is S2: shown as 33.04, not as a 33.0 that reads as S1)."""
+    digits = 1
+    while digits < 4 and grade_name(round(percent, digits)) != grade_name(percent):
+        digits += 1
+    return f"Steatosis: {percent:.{digits}f} % of tissue, {grade_name(percent)}"
 
 
 class UNetRunPanel(QGroupBox):
