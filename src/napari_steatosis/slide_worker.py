@@ -46,8 +46,9 @@ def slide_summary(numbers: dict) -> str:
         parts.append(f"{int(numbers['n_vacuoles'])} vacuoles")
         if numbers.get("n_vacuoles"):
             parts.append(f"{float(numbers.get('macro_share_pct', 0.0)):.0f} % of the fat macrovesicular")
-    if scale_choice_text(numbers):  # --scale auto: the slide's one factor
-        parts.append(scale_choice_text(numbers))
+    auto = scale_choice_text(numbers)  # --scale auto: the slide's one factor ('' with a number)
+    if auto:
+        parts.append(auto)
     return "Whole slide: " + ", ".join(parts)
 
 

@@ -147,12 +147,17 @@ class UNetRunPanel(QGroupBox):
     def slide_settings(self) -> dict:
         """The whole-slide worker's settings: this model, threshold and scale (a number, or "auto": one factor
         for every block, from the slide's nuclei)."""
-        scale = "auto" if self.auto_scale.isChecked() else self.scale.value()
-        return dict(method="unet", model=self.model_path, threshold=self.threshold.value() / 100, scale=scale)
+        return dict(method="unet", model=self.model_path, threshold=self.threshold.value() / 100,
+                    scale=self.chosen_scale())
+
+    def chosen_scale(self) -> float | str:
+        """'auto' when ticked, else the number in the box."""
+        return "auto" if self.auto_scale.isChecked() else self.scale.value()
 
     def scale_arg(self) -> str:
         """The worker's --scale: 'auto', or the number in the box."""
-        return "auto" if self.auto_scale.isChecked() else f"{self.scale.value():g}"
+        scale = self.chosen_scale()
+        return scale if scale == "auto" else f"{scale:g}"
 
     @property
     def run_process(self):
