@@ -138,20 +138,24 @@ def test_fibrosis_on_h_and_e_is_said_per_image_and_in_the_table(tmp_path, capsys
     assert rows[str(he_path)]["stain"] == "he" and rows[str(tri_path)]["stain"] == "trichrome"
 
 
-def test_images_in_subfolders_are_pointed_to_not_left_out_unseen(files, capsys):
-    """One folder per patient is how many keep a study: its subfolders are not searched, and the run says so."""
+def test_images_in_subfolders_are_measured_as_their_patients_or_pointed_to_not_left_out_unseen(files, capsys):
+    """One folder per patient is how many keep a study: a folder holding only such subfolders is measured
+    one patient per subfolder; beside images of its own they are not searched, and the run says so."""
     study = files / "study"
     for patient in ("P1", "P2"):
         (study / patient).mkdir(parents=True)
         (study / patient / f"{patient}_a.png").write_bytes((files / "img.png").read_bytes())
-    assert main(["fibrosis", str(study), "--out", str(files / "o")]) == 2
-    err = capsys.readouterr().err
-    assert f"its subfolders P1, P2 hold some: give them ({study / '*'})" in err and "Traceback" not in err
+    assert main(["fibrosis", str(study), "--out", str(files / "o")]) == 0
+    rows = list(csv.DictReader(open(files / "o" / "fibrosis.csv")))
+    assert [(Path(r["image"]).name, r["patient"]) for r in rows] == [("P1_a.png", "P1"), ("P2_a.png", "P2")]
     (study / "top.png").write_bytes((files / "img.png").read_bytes())
     assert main(["fibrosis", str(study), "--out", str(files / "o")]) == 0
     assert f"warning: {study}: the images in its subfolders P1, P2 are not measured" in capsys.readouterr().err
     assert main(["fibrosis", *(str(d) for d in sorted(study.iterdir())), "--out", str(files / "all")]) == 0
     assert len((files / "all" / "fibrosis.csv").read_text().splitlines()) == 1 + 3
+    (files / "empty" / "sub").mkdir(parents=True)
+    assert main(["fibrosis", str(files / "empty"), "--out", str(files / "o")]) == 2
+    assert f"{files / 'empty'}: no images or slides" in capsys.readouterr().err
 
 
 def test_a_file_that_is_not_a_model_is_refused_before_keras_is_imported(files):

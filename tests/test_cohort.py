@@ -128,6 +128,43 @@ def test_quantify_takes_the_pixel_size_from_dataset_csv_and_says_when_there_is_n
     assert "4 of 4 images state no pixel size: vacuole sizes are in px" in capsys.readouterr().err
 
 
+def test_images_in_one_folder_per_patient_are_that_patient_and_the_run_says_so(study, tmp_path, capsys):
+    """study/P01, study/P02 without dataset.csv (as a scanner export is sorted): `quantify study` and
+    `quantify study/*` give one per_patient.csv row per folder, say the rule once; one folder alone or
+    images given one by one stay each their own patient, and the run says that too."""
+    import shutil
+
+    ds, model, clean = study
+    images = [ds.image_path(r) for r in ds.records]
+    folders = {"P01": images[:3], "P02": images[3:]}
+    for patient, files in folders.items():
+        (tmp_path / "study" / patient).mkdir(parents=True)
+        for k, f in enumerate(files):  # names that say nothing of the patient
+            shutil.copy(f, tmp_path / "study" / patient / f"{patient.lower()}_field{k}{f.suffix}")
+    want_pct = {r["image"]: float(r["steatosis_pct"]) for r in csv.DictReader(open(clean / "per_image.csv"))}
+    study_dir = tmp_path / "study"
+    for name, inputs in (("whole", [study_dir]), ("glob", sorted(study_dir.glob("*")))):
+        out = tmp_path / name
+        assert main(["quantify", *map(str, inputs), "--out", str(out), "--method", "classical",
+                     "--model", str(model)]) == 0
+        said = capsys.readouterr().out
+        assert said.count("patients (no dataset.csv): one patient per folder: P01 (3 images), P02 (1 image)") == 1
+        rows = list(csv.DictReader(open(out / "per_patient.csv")))
+        assert [(r["patient"], r["n_images"]) for r in rows] == [("P01", "3"), ("P02", "1")], said
+        per_image = list(csv.DictReader(open(out / "per_image.csv")))
+        assert [r["patient"] for r in per_image] == ["P01"] * 3 + ["P02"]
+        for r, src in zip(per_image, images):  # the same numbers as in the dataset, only grouped by folder
+            assert float(r["steatosis_pct"]) == want_pct[str(src)]
+    assert main(["quantify", str(study_dir / "P01"), "--out", str(tmp_path / "one"), "--method", "classical",
+                 "--model", str(model)]) == 0
+    said = capsys.readouterr().out
+    assert "patients (no dataset.csv): 3 images given one by one or in a single folder, each its own patient" in said
+    assert len(list(csv.DictReader(open(tmp_path / "one" / "per_patient.csv")))) == 3
+    assert main(["quantify", str(ds.root), "--out", str(tmp_path / "ds"), "--method", "classical",
+                 "--model", str(model)]) == 0
+    assert "no dataset.csv" not in capsys.readouterr().out  # a dataset says its patients itself
+
+
 def test_a_running_scheduler_gets_the_work_and_progress_counts_images_as_they_finish(study, tmp_path, capsys):
     from distributed import Client, LocalCluster
 

@@ -445,6 +445,8 @@ def cmd_quantify(a) -> int:
     if a.json_progress:
         print(json.dumps(dict(event="done", out=str(out.resolve()), failed=len(res["failures"]))), flush=True)
         return _batch_summary(len(res["per_image"]), res["failures"], out, res["skipped"])
+    if res["patient_rule"]:
+        print(res["patient_rule"])
     for p in res["per_patient"]:
         extra = f", physician {p['physician_steatosis_pct']:g} %" if "physician_steatosis_pct" in p else ""
         fib = f", fibrosis {p['fibrosis_pct']:.2f} %" if "fibrosis_pct" in p else ""

@@ -16,7 +16,7 @@ from typing import Callable
 from .batch import BatchResult, Job, load_once, per_process, run_batch, write_failures
 from .data.atomic import output_folder
 from .data.images import read_image, tiff_pixel_size_um, write_mask
-from .data.sources import collect_images
+from .data.sources import collect_images, patient_rule
 from .data.tables import columns_of, write_table
 from .errors import SteatosisError
 from .export import mask_to_geojson, write_geojson
@@ -177,7 +177,7 @@ def quantify(inputs, out, method="unet", model=None, pixel_size_um=None, macro_c
         physician.update(ds.physician_pct("steatosis"))
     batch = run_batch(task, jobs_of(sources), out, client=client, resume=resume, progress=progress,
                       on_failure=on_failure, block_progress=block_progress)
-    return write_quantify_tables(out, batch, physician)
+    return dict(write_quantify_tables(out, batch, physician), patient_rule=patient_rule(sources))
 
 
 def write_quantify_tables(out: Path, batch: BatchResult, physician: dict) -> dict:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import DatasetError
+from ..words import count
 from .dataset import CSV_NAME, Dataset, ImageRecord
 from .images import IMAGE_SUFFIXES
 from .slides import SLIDE_SUFFIXES, image_stem, is_slide
@@ -21,11 +22,19 @@ def _readable(p: Path) -> bool:
     return p.is_file() and not name.startswith(".") and name.endswith(SUFFIXES)
 
 
-def _subfolders_with_images(folder: Path) -> str:
-    """The names of ``folder``'s subfolders that hold images or slides (at most three, then '…'), or ''."""
-    subs = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")
-                  and any(_readable(f) for f in d.iterdir()))
-    return ", ".join(subs[:3]) + (", …" if len(subs) > 3 else "")
+def _images_in(folder: Path) -> list[Path]:
+    """The images and slides directly in ``folder``, sorted."""
+    return sorted(f for f in folder.iterdir() if _readable(f))
+
+
+def _subfolders_with_images(folder: Path) -> list[Path]:
+    """``folder``'s subfolders (not hidden) that hold images or slides directly, sorted."""
+    return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".") and _images_in(d))
+
+
+def _names(folders: list[Path]) -> str:
+    """At most three folder names, then '…'."""
+    return ", ".join(d.name for d in folders[:3]) + (", …" if len(folders) > 3 else "")
 
 
 @dataclass
@@ -45,24 +54,35 @@ class ImageSource:
 
 
 def collect_images(inputs: Iterable[str | os.PathLike]) -> list[ImageSource]:
-    """Dataset folders (with dataset.csv), folders of images or slides, or their files, in the order given."""
+    """Dataset folders (with dataset.csv), folders of images or slides, or their files, in the order given.
+
+    Without a dataset.csv the patient is the folder when images come one folder per patient: the
+    subfolders of a folder that holds no images itself (``study``), or two or more folders given
+    (``study/*``); a single folder of images, or images given one by one, leave each image its own
+    patient (``patient`` None). :func:`patient_rule` says which, in one line.
+    """
+    paths = [Path(item) for item in inputs]
+    plain = [p for p in paths if p.is_dir() and not (p / CSV_NAME).is_file() and _images_in(p)]
+    folder_is_patient = len(plain) >= 2  # study/*: one folder per patient
     out: list[ImageSource] = []
-    for item in inputs:
-        p = Path(item)
+    for p in paths:
         if p.is_dir() and (p / CSV_NAME).is_file():
             ds = Dataset.open(p)
             out += [ImageSource(ds.image_path(r), r.stem, r.patient, r, ds) for r in ds.records]
         elif p.is_dir():
-            files = sorted(f for f in p.iterdir() if _readable(f))
+            files = _images_in(p)
             nested = _subfolders_with_images(p)
-            if not files:
-                hint = f"; its subfolders {nested} hold some: give them ({p / '*'})" if nested else ""
+            if not files and not nested:
                 raise DatasetError(f"{p}: no images or slides ({', '.join(SUFFIXES)}) and no dataset.csv in this "
-                                   f"folder{hint}")
-            if nested:  # one patient per subfolder, say: not searched, so say it rather than leave them out unseen
-                warnings.warn(f"{p}: the images in its subfolders {nested} are not measured (give them too: "
-                              f"{p / '*'})", stacklevel=2)
-            out += [ImageSource(f, image_stem(f)) for f in files]
+                                   "folder or its subfolders")
+            if files and nested:  # not searched, so say it rather than leave them out unseen
+                warnings.warn(f"{p}: the images in its subfolders {_names(nested)} are not measured (only the "
+                              f"images beside them are; give the subfolders too: {p / '*'})", stacklevel=2)
+            if files:
+                patient = _folder_name(p) if folder_is_patient else None
+                out += [ImageSource(f, image_stem(f), patient) for f in files]
+            else:  # one subfolder per patient
+                out += [ImageSource(f, image_stem(f), d.name) for d in nested for f in _images_in(d)]
         elif p.is_file():
             if not p.name.lower().endswith(SUFFIXES):
                 raise DatasetError(f"{p}: not an image or slide ({', '.join(SUFFIXES)})")
@@ -74,3 +94,27 @@ def collect_images(inputs: Iterable[str | os.PathLike]) -> list[ImageSource]:
     if dupes:
         raise DatasetError(f"several inputs share the name {', '.join(dupes)}; outputs would overwrite each other")
     return out
+
+
+def _folder_name(folder: Path) -> str:
+    return Path(os.path.abspath(folder)).name  # "." and ".." are named by where they are
+
+
+def patient_rule(sources: list[ImageSource]) -> str | None:
+    """How the images without a dataset.csv row got their patient, in one line (None when every image has a row)."""
+    plain = [s for s in sources if s.record is None]
+    if not plain:
+        return None
+    folders: dict[str, int] = {}
+    for s in plain:
+        if s.patient is not None:
+            folders[s.patient] = folders.get(s.patient, 0) + 1
+    parts = []
+    if folders:
+        shown = ", ".join(f"{p} ({count(n, 'image')})" for p, n in list(folders.items())[:5])
+        parts.append(f"one patient per folder: {shown}{', …' if len(folders) > 5 else ''}")
+    alone = sum(s.patient is None for s in plain)
+    if alone:
+        parts.append(f"{count(alone, 'image')} given one by one or in a single folder, each its own patient (one "
+                     "subfolder per patient, or a dataset.csv with a patient column, groups them)")
+    return f"patients (no dataset.csv): {'; '.join(parts)}"
