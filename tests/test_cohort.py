@@ -165,6 +165,25 @@ def test_images_in_one_folder_per_patient_are_that_patient_and_the_run_says_so(s
     assert "no dataset.csv" not in capsys.readouterr().out  # a dataset says its patients itself
 
 
+def test_counts_of_one_are_said_in_the_singular(study, tmp_path, capsys):
+    """'1 images', '1 patients' read as a slip: every count is said with its noun in the right number."""
+    ds, model, _ = study
+    one = re.compile(r"\b1 (images|patients|masks|steatosis masks|vacuoles|files)\b")
+    img = ds.image_path(ds.records[0])
+    assert main(["quantify", str(img), "--out", str(tmp_path / "q"), "--method", "classical",
+                 "--model", str(model)]) == 0
+    cap = capsys.readouterr()
+    assert re.search(rf"^  {img.stem}\s+steatosis .*, 1 image$", cap.out, re.M), cap.out
+    assert "patients (no dataset.csv): 1 image given one by one" in cap.out
+    assert "1 of 1 image states no pixel size" in cap.err
+    assert main(["fibrosis", str(img), "--out", str(tmp_path / "f")]) == 0
+    assert main(["sample", str(tmp_path / "s"), "--patients", "1", "--per-patient", "1", "--size", "96x128"]) == 0
+    cap2 = capsys.readouterr()
+    assert "wrote 1 mask, fibrosis.csv" in cap2.out and "wrote 1 image of 1 patient to" in cap2.out
+    for text in (cap.out, cap.err, cap2.out, cap2.err):
+        assert not one.search(text), text
+
+
 def test_a_running_scheduler_gets_the_work_and_progress_counts_images_as_they_finish(study, tmp_path, capsys):
     from distributed import Client, LocalCluster
 

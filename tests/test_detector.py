@@ -159,8 +159,8 @@ def test_predict_scale_auto_says_what_it_chose(saved_model, nuclei_model, he_fie
     assert main(["predict", str(path), str(image[0]), "--model", str(nuclei_model), "--out", str(tmp_path / "p"),
                  "--scale", "auto"]) == 0
     err = capsys.readouterr().err
-    assert "scale auto (nuclei into" in err and "scale auto: 1 images measured, factors x1 to x1" in err
-    assert ("scale auto: 1 images ran at the model's working scale; field: cannot estimate the magnification"
+    assert "scale auto (nuclei into" in err and "scale auto: 1 image measured, factors x1 to x1" in err
+    assert ("scale auto: 1 image ran at the model's working scale; field: cannot estimate the magnification"
             ) in err
     record = json.loads((tmp_path / "p" / "records" / "he.predict.json").read_text())
     assert record["result"]["scale"] == pytest.approx(1.0)
@@ -182,8 +182,8 @@ def test_quantify_scale_auto_writes_each_images_factor(nuclei_model, he_field, i
     assert main(["quantify", *images, "--model", str(nuclei_model), "--out", str(tmp_path / "q"),
                  "--scale", "auto"]) == 0
     err = capsys.readouterr().err
-    assert "scale auto: 1 images measured, factors x1 to x1 (per image in per_image.csv)" in err
-    assert "scale auto: 1 images ran at the model's working scale; field: cannot estimate the magnification" in err
+    assert "scale auto: 1 image measured, factors x1 to x1 (per image in per_image.csv)" in err
+    assert "scale auto: 1 image ran at the model's working scale; field: cannot estimate the magnification" in err
     rows = {r["patient"]: r for r in read_table(tmp_path / "q" / "per_image.csv")}
     assert float(rows["he"]["scale"]) == pytest.approx(1.0) and rows["he"]["scale_note"] == ""
     assert float(rows["field"]["scale"]) == 0.5 and "cannot estimate the magnification" in rows["field"]["scale_note"]

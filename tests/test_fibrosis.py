@@ -64,7 +64,7 @@ def test_tuning_refuses_unusable_labels():
         tune_thresholds([], [])
     with pytest.raises(SteatosisError, match=r"^fibrosis mask 1 is \(20, 10\) but its image is \(60, 50\)$"):
         tune_thresholds([rgb, np.zeros((50, 60, 3), np.uint8)], [np.zeros((50, 50), bool), np.zeros((10, 20), bool)])
-    with pytest.raises(SteatosisError, match="^2 images but 1 fibrosis masks$"):
+    with pytest.raises(SteatosisError, match="^2 images but 1 fibrosis mask$"):
         tune_thresholds([rgb, rgb], [np.zeros((50, 50), bool)])
     with pytest.raises(SteatosisError, match=r"^image 1: expected an \(H, W, 3\) uint8 RGB image"):
         tune_thresholds([rgb, rgb[:, :, 0]], [np.zeros((50, 50), bool)] * 2)

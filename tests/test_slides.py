@@ -381,7 +381,7 @@ def test_unet_scale_auto_runs_every_block_at_the_slides_factor(he_slides, nuclei
     f1 = scale_to_nuclei(slide_crops(one)[0], d, d)  # 1x: its nuclei are the card's
     assert f1 == 1.0
     assert main(["quantify", str(one), "--model", str(model), "--out", str(tmp_path / "q"), "--scale", "auto"]) == 0
-    assert "scale auto: 1 images measured, factors x1 to x1 (per image in per_image.csv)" in capsys.readouterr().err
+    assert "scale auto: 1 image measured, factors x1 to x1 (per image in per_image.csv)" in capsys.readouterr().err
     import csv
 
     with open(tmp_path / "q" / "per_image.csv", newline="") as fh:

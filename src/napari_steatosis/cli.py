@@ -13,6 +13,7 @@ import numpy as np
 from . import __version__
 from .unet import quiet_tensorflow
 from .errors import SteatosisError
+from .words import count, noun
 
 
 _BARS: list = []
@@ -158,7 +159,7 @@ def cmd_sample(a) -> int:
     ds = write_sample_dataset(a.out, a.patients, a.per_patient, a.seed, a.size, a.stain, a.image_format,
                               progress=_progress(a.patients * a.per_patient, "generating"), splits=a.splits,
                               zoom=a.zoom, hazy=a.hazy)
-    print(f"wrote {len(ds)} images of {len(ds.patients)} patients to {Path(a.out).resolve()}")
+    print(f"wrote {count(len(ds), 'image')} of {count(len(ds.patients), 'patient')} to {Path(a.out).resolve()}")
     return 0
 
 
@@ -191,8 +192,8 @@ def cmd_fibrosis(a) -> int:
             tmp.write_text(json.dumps(summary, indent=2))
         save_roc_png(result, out / "fibrosis_roc.png")
         held = "not measured" if result.heldout_jaccard is None else f"{result.heldout_jaccard:.3f}"
-        print(f"tuned on {result.n_train} images: AUC {result.auc:.3f}, Jaccard {result.train_jaccard:.3f}; "
-              f"held-out Jaccard ({result.n_heldout} images) {held}; thresholds {thresholds.to_dict()}")
+        print(f"tuned on {count(result.n_train, 'image')}: AUC {result.auc:.3f}, Jaccard {result.train_jaccard:.3f}; "
+              f"held-out Jaccard ({count(result.n_heldout, 'image')}) {held}; thresholds {thresholds.to_dict()}")
     with _dask_client(a) as client:
         task = FibrosisTask(thresholds.to_dict(), None if a.tune or a.settings else a.stain)
         batch = run_batch(task, jobs_of(sources), out, client=client, resume=a.resume,
@@ -204,7 +205,7 @@ def cmd_fibrosis(a) -> int:
     write_table(out / "fibrosis.csv", rows, ["image", "patient", "fibrosis_pct", "fibrosis_px", "tissue_px", "stain"])
     with atomic_write(out / "fibrosis_settings.json") as tmp:
         tmp.write_text(json.dumps({"thresholds": thresholds.to_dict()}, indent=2))
-    print(f"wrote {len(rows)} masks, fibrosis.csv and fibrosis_settings.json to {out.resolve()}")
+    print(f"wrote {count(len(rows), 'mask')}, fibrosis.csv and fibrosis_settings.json to {out.resolve()}")
     return _batch_summary(len(rows), batch.failures, out, batch.skipped)
 
 
@@ -223,7 +224,7 @@ def cmd_demo(a) -> int:
         for r in res["rows"]:
             fib = f"{r['fibrosis_pct']:6.2f} %" if "fibrosis_pct" in r else "     -  "
             print(f"  {r['image']:<20} {r['patient']:<4} {r['stain']:<10} steatosis {r['steatosis_pct']:6.2f} %  "
-                  f"fibrosis {fib}  {r['n_vacuoles']:4d} vacuoles")
+                  f"fibrosis {fib}  {count(r['n_vacuoles'], 'vacuole', fmt='4d')}")
         if any("fibrosis_pct" not in r for r in res["rows"]):
             print("  (fibrosis -: H&E, where collagen is not stained apart, so it is not measurable by hue)")
         for p in res["patients"]:
@@ -329,9 +330,9 @@ def cmd_train_classical(a) -> int:
     model = train_classical(Dataset.open(a.dataset), a.classifier, a.n_iter, a.seed, params=params, progress=progress)
     out = save_classifier(model, a.out)
     s = model.summary
-    print(f"{a.classifier}: cross-validated F1 {s['cv_f1']:.3f} ({s['cv']}, {s['n_iter']} settings) on "
-          f"{s['n_regions']} regions ({s['n_positive']} steatosis, {s['n_negative']} not) from {s['n_images']} images "
-          f"of {s['n_patients']} patients")
+    print(f"{a.classifier}: cross-validated F1 {s['cv_f1']:.3f} ({s['cv']}, {count(s['n_iter'], 'setting')}) on "
+          f"{count(s['n_regions'], 'region')} ({s['n_positive']} steatosis, {s['n_negative']} not) from "
+          f"{count(s['n_images'], 'image')} of {count(s['n_patients'], 'patient')}")
     top = ", ".join(f"{k} {v:.3f}" for k, v in list(s["importances"].items())[:6])
     print(f"most important features: {top}")
     print(f"saved {out.resolve()}")
@@ -370,7 +371,7 @@ def cmd_predict(a) -> int:
                           block_progress=_blocks_bar())
     _close_bars()
     write_failures(out, batch.failures)
-    print(f"wrote {len(batch.results)} steatosis masks to {out.resolve()}")
+    print(f"wrote {count(len(batch.results), 'steatosis mask')} to {out.resolve()}")
     if a.scale == "auto":
         _say_auto_scales([(job.stem, r) for job, r in batch.results], "the records folder")
     return _batch_summary(len(batch.results), batch.failures, out, batch.skipped)
@@ -383,11 +384,11 @@ def _say_auto_scales(results: list, where: str) -> None:
     failed = [(stem, r) for stem, r in chosen if r.get("scale_note")]
     measured = sorted(r["scale"] for _, r in chosen if not r.get("scale_note"))
     if measured:
-        _say(f"scale auto: {len(measured)} images measured, factors x{measured[0]:.3g} to x{measured[-1]:.3g} "
+        _say(f"scale auto: {count(len(measured), 'image')} measured, factors x{measured[0]:.3g} to x{measured[-1]:.3g} "
              f"(per image in {where})")
     if failed:
         stem, r = failed[0]
-        _say(f"scale auto: {len(failed)} images ran at the model's working scale; {stem}: {r['scale_note']}")
+        _say(f"scale auto: {count(len(failed), 'image')} ran at the model's working scale; {stem}: {r['scale_note']}")
 
 
 def cmd_evaluate(a) -> int:
@@ -408,13 +409,13 @@ def cmd_evaluate(a) -> int:
     which = "every patient" if split == "all" else f"the {split} patients"
     hint = " (--split all for every patient)" if split != "all" and not a.split else ""
     print(f"scored {which}: {', '.join(summary['patients'])}{hint}")
-    print(f"images with masks: {summary['n_images']}, from {summary['n_patients']} patients")
+    print(f"images with masks: {summary['n_images']}, from {count(summary['n_patients'], 'patient')}")
     print(f"pooled Jaccard       {summary['jaccard']:.4f}")
     print(f"pooled Dice          {summary['dice']:.4f}")
     print(f"per-image Dice       {summary['dice_per_image_mean']:.4f} ± {summary['dice_per_image_sd']:.4f}")
     print(f"steatosis % error    {summary['pct_abs_error']:.3f} (mean absolute, percentage points)")
     print(f"vacuole count error  {summary['count_abs_error']:.2f} (mean absolute per image)")
-    print(f"R² vs physician      {r2} ({summary['r2_patients']} patients)")
+    print(f"R² vs physician      {r2} ({count(summary['r2_patients'], 'patient')})")
     print(f"false share          {summary['false_share']:.1%} of the predicted pixels are not fat")
     rbd = summary["recall_by_diameter"]
     print(f"recall by true vacuole diameter ({rbd['unit']}):")
@@ -451,12 +452,13 @@ def cmd_quantify(a) -> int:
         extra = f", physician {p['physician_steatosis_pct']:g} %" if "physician_steatosis_pct" in p else ""
         fib = f", fibrosis {p['fibrosis_pct']:.2f} %" if "fibrosis_pct" in p else ""
         print(f"  {p['patient']:<10} steatosis {p['steatosis_pct']:6.2f} % of tissue (grade {p['steatosis_grade']})"
-              f"{fib}{extra}, {p['n_images']} images")
+              f"{fib}{extra}, {count(p['n_images'], 'image')}")
     print(f"wrote per_image.csv, per_patient.csv, vacuoles.csv, masks and GeoJSON to {out.resolve()}")
     no_size = sum("pixel_size_um" not in r for r in res["per_image"])
     if no_size:  # a px cutoff means another µm size at every magnification: say so rather than let it pass
         cutoff = 30 if a.macro_cutoff is None else a.macro_cutoff
-        _say(f"{no_size} of {len(res['per_image'])} images state no pixel size: vacuole sizes are in px and "
+        _say(f"{no_size} of {count(len(res['per_image']), 'image')} {noun(no_size, 'states', 'state')} no pixel size: "
+             "vacuole sizes are in px and "
              f"macrovesicular means at least {cutoff:g} px across; give --pixel-size (µm per pixel) for µm")
     if a.scale == "auto":
         _say_auto_scales([(Path(r["image"]).stem, r) for r in res["per_image"]], "per_image.csv")

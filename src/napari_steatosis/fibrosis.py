@@ -16,6 +16,7 @@ import numpy as np
 from .errors import SteatosisError
 from .measure import pooled_jaccard
 from .preprocess import _check_rgb, percent_of_tissue, percentile_normalize, tissue_mask
+from .words import count
 
 
 @dataclass
@@ -179,7 +180,7 @@ def tune_thresholds(
     if not images:
         raise SteatosisError("fibrosis tuning needs at least one image with a fibrosis mask")
     if len(images) != len(masks):
-        raise SteatosisError(f"{len(images)} images but {len(masks)} fibrosis masks")
+        raise SteatosisError(f"{count(len(images), 'image')} but {count(len(masks), 'fibrosis mask')}")
     pos3, neg3 = _histograms(images, masks, base.normalize)
     P, N = pos3.sum(), neg3.sum()
     if P == 0:

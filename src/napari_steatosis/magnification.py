@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import SteatosisError
+from .words import count
 
 # hepatocyte nuclei are 6-10 µm; this measure reads 6.4-7.8 µm (median 7.2) on the four GTEx H&E
 # fields of shared/real-tiles, whose pixel size is known (0.494 µm)
@@ -125,7 +126,7 @@ def nucleus_diameter_px(rgb, name: str | None = "image") -> float:
                              f"measured in the haematoxylin of H&E); give the pixel size or a --scale number instead")
     d = np.concatenate([nucleus_diameters(f) for f in fields])
     if len(d) < MIN_NUCLEI:
-        raise SteatosisError(f"{at}cannot estimate the magnification, found {len(d)} nucleus-like blobs "
+        raise SteatosisError(f"{at}cannot estimate the magnification, found {count(len(d), 'nucleus-like blob')} "
                              f"(need {MIN_NUCLEI}); give the pixel size or a --scale number instead")
     size = typical(d)
     if size < MIN_TYPICAL_PX:

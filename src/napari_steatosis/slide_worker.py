@@ -26,6 +26,7 @@ import threading
 from .errors import SteatosisError
 from .measure import grade_name
 from .worker_lines import emit, reported, scale_choice_text
+from .words import count
 
 METHODS = ("unet", "classical", "none")
 
@@ -43,7 +44,7 @@ def slide_summary(numbers: dict) -> str:
     else:
         parts.append(f"tissue {int(numbers.get('tissue_px', 0))} px (no pixel size)")
     if "n_vacuoles" in numbers:
-        parts.append(f"{int(numbers['n_vacuoles'])} vacuoles")
+        parts.append(count(int(numbers['n_vacuoles']), 'vacuole'))
         if numbers.get("n_vacuoles"):
             parts.append(f"{float(numbers.get('macro_share_pct', 0.0)):.0f} % of the fat macrovesicular")
     auto = scale_choice_text(numbers)  # --scale auto: the slide's one factor ('' with a number)

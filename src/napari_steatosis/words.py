@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 
-def count(n: int, noun: str, plural: str | None = None) -> str:
-    """``n`` and ``noun``, plural (``plural`` or ``noun + "s"``) unless ``n`` is 1: ``count(1, "patient")``
-    is "1 patient", ``count(0, "patient")`` "0 patients"."""
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+def noun(n: float, singular: str, plural: str | None = None) -> str:
+    """``singular`` when ``n`` is 1, else ``plural`` (default: ``singular + "s"``)."""
+    return singular if n == 1 else plural or singular + "s"
+
+
+def count(n: float, singular: str, plural: str | None = None, fmt: str = "") -> str:
+    """``n`` (formatted with ``fmt``) and its noun: ``count(1, "patient")`` is "1 patient",
+    ``count(0, "patient")`` "0 patients", ``count(2.5, "minute", fmt="g")`` "2.5 minutes"."""
+    return f"{n:{fmt}} {noun(n, singular, plural)}"

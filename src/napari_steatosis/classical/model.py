@@ -22,6 +22,7 @@ from ..data.atomic import atomic_write
 from ..errors import SteatosisError
 from .candidates import CandidateParams
 from .features import FEATURES
+from ..words import count
 
 FORMAT = "napari-steatosis-classical"
 # 2: candidate_params may hold local_level (white.py); a version-1 file has none and loads with 0,
@@ -118,14 +119,14 @@ def search(X, y, groups, kind="gbt", n_iter=350, seed=0, progress: Callable[[int
     y = np.asarray(y)
     if len(np.unique(y)) < 2:
         raise SteatosisError("training needs both positive and negative examples "
-                             f"(got {int((y == 1).sum())} positive, {int((y == 0).sum())} negative regions)")
+                             f"(got {int((y == 1).sum())} positive, {count(int((y == 0).sum()), 'negative region')})")
     n_groups = len(np.unique(groups))
     if n_groups >= 2:
         cv = GroupKFold(n_splits=min(5, n_groups))
         # a fold whose training patients hold one class cannot be fitted (every setting would fail)
         if any(len(np.unique(y[train])) < 2 for train, _ in cv.split(X, y, groups)):
-            raise SteatosisError(f"cross-validation by patient ({n_groups} patients) needs positive and negative "
-                                 "regions among the training patients of every fold; label both kinds on more "
+            raise SteatosisError(f"cross-validation by patient ({count(n_groups, 'patient')}) needs positive and "
+                                 "negative regions among the training patients of every fold; label both kinds on more "
                                  "patients")
     else:  # one image or one patient: folds of regions (optimistic; the summary says so)
         from sklearn.model_selection import StratifiedKFold  # noqa: PLC0415
@@ -198,7 +199,7 @@ def load_classifier(path: str | os.PathLike) -> ClassicalModel:
         raise SteatosisError(f"{path}: made by a newer napari-steatosis (classifier format {meta.get('version')!r}, "
                              f"this version reads up to {VERSION}); update napari-steatosis")
     if meta.get("features") != list(FEATURES):
-        raise SteatosisError(f"{path}: made with another feature set ({len(meta.get('features', []))} features); "
-                             "retrain it with this version")
+        n = len(meta.get("features", []))
+        raise SteatosisError(f"{path}: made with another feature set ({count(n, 'feature')}); retrain it with this version")
     return ClassicalModel(obj["estimator"], meta["classifier"], CandidateParams(**meta["candidate_params"]),
                           meta.get("summary", {}), meta["features"], float(meta.get("threshold", 0.5)))

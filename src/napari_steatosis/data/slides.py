@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetError, ImageConversionWarning
+from ..words import count
 
 TIFF_SLIDE_SUFFIXES = (".svs", ".ndpi", ".scn", ".bif", ".ome.tif", ".ome.tiff")
 OPENSLIDE_SUFFIXES = (".mrxs", ".vms", ".vmu", ".svslide", ".dcm")
@@ -138,7 +139,7 @@ class _RGBView:
         self.channel_axis = next((a for a in "SC" if a in dims and dims[a] > 1), None)
         n = dims.get(self.channel_axis, 1) if self.channel_axis else 1
         if n not in (1, 3, 4):
-            raise DatasetError(f"{path}: a slide must be RGB, got {n} channels (axes {axes})")
+            raise DatasetError(f"{path}: a slide must be RGB, got {count(n, 'channel')} (axes {axes})")
         if arr.dtype != np.uint8:
             raise DatasetError(f"{path}: only 8-bit RGB slides are supported, got {arr.dtype}")
         self.n_channels = n

@@ -42,6 +42,7 @@ from . import PATCH
 from .card import load_model, save_model
 from .patches import PatchSampler, prepare_image
 from .predict import predict_probability
+from ..words import count
 
 TARGET_LARGE_DIAMETER = 40.0  # px: large vacuoles at most this wide at the working scale
 PEAK_LR = 2e-3  # Nadam, from scratch
@@ -485,7 +486,7 @@ def _card(dataset, train, val, cfg, lrs, best, history, init_card, scale, loss_n
         learning_rate=lrs[0],
         learning_rate_at_best=lrs[1],
         schedule=(f"Nadam, warm-up then cosine to 1/20 of the peak over "
-                  f"{f'{cfg.max_minutes:g} minutes' if cfg.max_minutes else f'{cfg.epochs} epochs'}"),
+                  f"{count(cfg.max_minutes, 'minute', fmt='g') if cfg.max_minutes else count(cfg.epochs, 'epoch')}"),
         lr_grid=list(cfg.lr_grid),
         loss=loss_name,
         training_data=dict(

@@ -42,6 +42,7 @@ from .jobs import Job, guarded, notify_error, notify_info
 from .layers import STEATOSIS_MASK
 from .qt_rows import row_of
 from .workspace_view import plain_click, view_of, visible_region
+from ..words import count
 
 COLUMNS = ["image", "patient", "split", "points +/−", "steatosis", "fibrosis", "saved"]
 BACKGROUND_SAVE_PX = 16_000_000  # from 4000 x 4000 px on, Save writes in the background (progress, Cancel)
@@ -156,7 +157,7 @@ class AnnotationWidget(QWidget):
             if not folder:
                 return
         ds = self.ws.open_dataset(folder)
-        self.status.setText(f"{ds.root}: {len(ds)} images of {len(ds.patients)} patients")
+        self.status.setText(f"{ds.root}: {count(len(ds), 'image')} of {count(len(ds.patients), 'patient')}")
 
     @guarded
     def new_dataset(self, folder: str | None = None, images: list | None = None, patient: str | None = None):
@@ -393,4 +394,5 @@ class AnnotationWidget(QWidget):
             else:
                 raise
         self.ws.add_points(pts)
-        notify_info(f"imported {len(pts.positive)} steatosis and {len(pts.negative)} other points; Save to keep them")
+        notify_info(f"imported {len(pts.positive)} steatosis and {count(len(pts.negative), 'other point')}; "
+                    "Save to keep them")

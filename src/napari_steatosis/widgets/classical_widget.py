@@ -37,6 +37,7 @@ from .qt_rows import row_of
 from .slide_panel import WholeSlidePanel, show_region_layer
 from .unet_run import steatosis_readout
 from .workspace_view import view_of, visible_region, workspace_of
+from ..words import count, noun
 
 RESULT_LAYER = RESULT_LAYERS["classical"][0]
 REGION_LAYER = "steatosis (classical, visible region)"
@@ -208,7 +209,8 @@ class ClassicalWidget(QWidget):
         top = ", ".join(f"{g} {100 * share:.0f} %" for g, share in groups[:TOP_FEATURES])
         self.summary.setText(
             f"{model.classifier}: cross-validated F1 {s.get('cv_f1', float('nan')):.2f} ({s.get('cv', '')}, "
-            f"{s.get('n_iter', '?')} settings) on {s.get('n_regions', '?')} regions "
+            f"{s.get('n_iter', '?')} {noun(s.get('n_iter'), 'setting')}) on {s.get('n_regions', '?')} "
+            f"{noun(s.get('n_regions'), 'region')} "
             f"({s.get('n_positive', '?')} fat, {s.get('n_negative', '?')} not)."
             + (f"\nWhat it looks at: {top}" if top else ""))
 
@@ -265,7 +267,8 @@ class ClassicalWidget(QWidget):
         probs = {r["region"]: r["probability"] for r in pred.table}
         show_region_layer(self.viewer, REGION_LAYER, pred.labels, region, slide_layer, region_colormap(probs),
                           "result:region-classical")
-        self.readout.setText(f"{steatosis_readout(pred.percent)} in the visible region; {len(pred.table)} vacuoles "
+        self.readout.setText(f"{steatosis_readout(pred.percent)} in the visible region; "
+                             f"{count(len(pred.table), 'vacuole')} "
                              f"({region.message()})")
 
     def _show(self, pred, image) -> None:
@@ -275,4 +278,4 @@ class ClassicalWidget(QWidget):
         probs = {r["region"]: r["probability"] for r in pred.table}
         self.ws.set_result(Result("classical", pred.mask, pred.percent, regions=pred.labels, region_probability=probs,
                                   description=f"classical ({self.model.classifier})"))
-        self.readout.setText(f"{steatosis_readout(pred.percent)}; {len(pred.table)} vacuoles")
+        self.readout.setText(f"{steatosis_readout(pred.percent)}; {count(len(pred.table), 'vacuole')}")

@@ -36,6 +36,7 @@ from .layers import FIBROSIS_MASK, labels_colormap
 from .qt_rows import row_of
 from .slide_panel import WholeSlidePanel, show_region_layer
 from .workspace_view import view_of, visible_region, workspace_of
+from ..words import count
 
 REGION_LAYER = "fibrosis (visible region)"
 
@@ -294,10 +295,10 @@ class FibrosisWidget(QWidget):
         self.last_tuning = result
         self.set_thresholds(result.thresholds)
         held = ("not measured (no held-out image)" if result.heldout_jaccard is None
-                else f"{result.heldout_jaccard:.2f} on {result.n_heldout} held-out images")
+                else f"{result.heldout_jaccard:.2f} on {count(result.n_heldout, 'held-out image')}")
         self.tuning_label.setText(
             f"AUC {result.auc:.2f}; operating point: {result.criterion}; "
-            f"Jaccard {result.train_jaccard:.2f} on {result.n_train} tuning images; held-out Jaccard {held}")
+            f"Jaccard {result.train_jaccard:.2f} on {count(result.n_train, 'tuning image')}; held-out Jaccard {held}")
         ax = self.figure.axes[0] if self.figure.axes else self.figure.add_subplot(111)
         draw_roc(ax, result)
         self.figure.tight_layout()

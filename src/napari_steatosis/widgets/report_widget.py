@@ -39,6 +39,7 @@ from .jobs import ProcessJob, guarded, notify_error, notify_info
 from .layers import RESULT_LAYERS
 from .qt_rows import row_of
 from .workspace_view import workspace_of
+from ..words import count
 
 IMAGE_COLUMNS = ["image", "patient", "steatosis_pct", "n_vacuoles", "macro_share_pct", "median_diameter_px",
                  "median_diameter_um", "fibrosis_pct", "stain"]  # µm and stain where quantify wrote them
@@ -201,7 +202,7 @@ class ReportWidget(QWidget):
                 "--fibrosis", self.fibrosis.currentText(), "--json-progress"]
         if model:
             args += ["--model", model]
-        self.status.setText(f"measuring {len(ds)} images with the {method} method…")
+        self.status.setText(f"measuring {count(len(ds), 'image')} with the {method} method…")
         self.job = ProcessJob(args, on_done=self._finished, disable=(self.run_btn,), progress_bar=self.progress,
                               cancel_button=self.cancel_btn, desc="Steatosis report", parent=self)
         return self.job
@@ -231,7 +232,7 @@ class ReportWidget(QWidget):
         _fill(self.patient_table, self.per_patient, PATIENT_COLUMNS)
         self._plot()
         self.export_btn.setEnabled(True)
-        self.status.setText(f"{len(self.per_image)} images, {len(self.per_patient)} patients "
+        self.status.setText(f"{count(len(self.per_image), 'image')}, {count(len(self.per_patient), 'patient')} "
                             f"({self.per_image[0]['method'] if self.per_image else ''})")
 
     def _plot(self):
@@ -279,4 +280,4 @@ class ReportWidget(QWidget):
             if f.suffix in (".csv", ".geojson", ".png"):
                 shutil.copy2(f, dest / f.name)
                 n += 1
-        notify_info(f"exported {n} files to {dest}")
+        notify_info(f"exported {count(n, 'file')} to {dest}")

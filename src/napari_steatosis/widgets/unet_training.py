@@ -30,6 +30,7 @@ from ..errors import SteatosisError
 from .jobs import ProcessJob, guarded, notify_error, notify_info
 from .qt_rows import row_of
 from .workspace_view import workspace_of
+from ..words import count
 
 
 class TrainingPlot(QWidget):
@@ -203,7 +204,8 @@ class RetrainPanel(QGroupBox):
         if kind == "start":
             self.train_progress.setRange(0, self.epochs.value())
             self.train_progress.setValue(0)
-            self.train_status.setText(f"training on {ev['train_images']} images, validating on {ev['val_images']}")
+            self.train_status.setText(f"training on {count(ev['train_images'], 'image')}, "
+                                      f"validating on {ev['val_images']}")
         elif kind == "lr_grid":
             self.train_status.setText(f"learning rate {ev['lr']:g}: validation Jaccard {ev['val_jaccard']:.2f}")
         elif kind == "epoch":
