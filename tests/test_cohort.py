@@ -69,6 +69,32 @@ def test_two_dask_workers_give_the_same_tables_and_masks_and_bad_files_do_not_st
     assert any("file is empty" in r["error"] for r in rows)
 
 
+def test_a_run_where_every_image_failed_writes_no_table_and_names_them_on_one_line(study, tmp_path, capsys):
+    """Unreadable and grey inputs only: no 'wrote per_image.csv' over empty tables, but exit code 2 and one
+    error line naming the files; the tables of an earlier run in that folder stay as they were."""
+    ds, model, clean = study
+    bad = _bad_files(tmp_path / "bad", ds.image_path(ds.records[0]))
+    grey = tmp_path / "grey.png"
+    cv2.imwrite(str(grey), cv2.imread(str(ds.image_path(ds.records[0])), cv2.IMREAD_GRAYSCALE))
+    inputs = [*map(str, bad), str(grey)]
+    for cmd, tables, extra in (("quantify", TABLES, ["--method", "classical", "--model", str(model)]),
+                               ("fibrosis", ("fibrosis.csv", "fibrosis_settings.json"), []),
+                               ("predict", (), ["--method", "classical", "--model", str(model)])):
+        out = tmp_path / cmd
+        out.mkdir()
+        for name in tables:  # an earlier run's results
+            (out / name).write_text(f"earlier {name}\n")
+        assert main([cmd, *inputs, "--out", str(out), *extra]) == 2
+        cap = capsys.readouterr()
+        errors = [ln for ln in cap.err.split("\n") if ln.startswith(f"steatosis {cmd}: error: ")]
+        assert len(errors) == 1 and "every image failed" in errors[0], cap.err
+        assert all(f in errors[0] for f in inputs), errors[0]
+        assert "wrote" not in cap.out and "Traceback" not in cap.err, cap.out
+        for name in tables:
+            assert (out / name).read_text() == f"earlier {name}\n"
+        assert sorted(r["image"] for r in csv.DictReader(open(out / "failures.csv"))) == sorted(inputs)
+
+
 def test_a_grey_scale_image_is_refused_not_measured_and_fibrosis_on_h_and_e_is_said(study, tmp_path, capsys):
     """A grey field still gets a steatosis % from a detector; the docks refuse it, so do predict and quantify.
     Fibrosis asked of an H&E image is measured but said, on a line and in the table."""

@@ -110,7 +110,8 @@ def _on_failure(job, error: str) -> None:
 
 
 def _batch_summary(n_done: int, failures, out: Path, skipped: int = 0) -> int:
-    """The closing line of a batch. Exit code 1 when some images failed, 2 when all did (bad input)."""
+    """The closing line of a batch. Exit code 1 when some images failed (all failing is an error before it:
+    batch.require_some_done)."""
     again = f" ({skipped} from an earlier run)" if skipped else ""
     if failures:
         print(f"{n_done} done{again}, {len(failures)} failed: see {out.resolve() / 'failures.csv'}", file=sys.stderr)
@@ -164,7 +165,7 @@ def cmd_sample(a) -> int:
 
 
 def cmd_fibrosis(a) -> int:
-    from .batch import run_batch, write_failures  # noqa: PLC0415
+    from .batch import require_some_done, run_batch, write_failures  # noqa: PLC0415
     from .data.atomic import atomic_write, output_folder  # noqa: PLC0415
     from .data.sources import collect_images  # noqa: PLC0415
     from .data.tables import write_table  # noqa: PLC0415
@@ -200,6 +201,7 @@ def cmd_fibrosis(a) -> int:
                           progress=_progress(len(sources), "fibrosis"), on_failure=_on_failure,
                           block_progress=_blocks_bar())
     _close_bars()
+    require_some_done(batch, out)
     rows = [r for _, r in batch.results]
     write_failures(out, batch.failures)
     write_table(out / "fibrosis.csv", rows, ["image", "patient", "fibrosis_pct", "fibrosis_px", "tissue_px", "stain"])
@@ -340,7 +342,7 @@ def cmd_train_classical(a) -> int:
 
 
 def cmd_predict(a) -> int:
-    from .batch import load_once, run_batch, write_failures  # noqa: PLC0415
+    from .batch import load_once, require_some_done, run_batch, write_failures  # noqa: PLC0415
     from .data.atomic import output_folder  # noqa: PLC0415
     from .data.sources import collect_images  # noqa: PLC0415
     from .image_tasks import PredictTask  # noqa: PLC0415
@@ -370,6 +372,7 @@ def cmd_predict(a) -> int:
                           progress=_progress(len(sources), "predict"), on_failure=_on_failure,
                           block_progress=_blocks_bar())
     _close_bars()
+    require_some_done(batch, out)
     write_failures(out, batch.failures)
     print(f"wrote {count(len(batch.results), 'steatosis mask')} to {out.resolve()}")
     if a.scale == "auto":

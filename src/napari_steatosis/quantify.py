@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from .batch import BatchResult, Job, load_once, per_process, run_batch, write_failures
+from .batch import BatchResult, Job, load_once, per_process, require_some_done, run_batch, write_failures
 from .data.atomic import output_folder
 from .data.images import read_image, tiff_pixel_size_um, write_mask
 from .data.sources import collect_images, patient_rule
@@ -181,6 +181,7 @@ def quantify(inputs, out, method="unet", model=None, pixel_size_um=None, macro_c
 
 
 def write_quantify_tables(out: Path, batch: BatchResult, physician: dict) -> dict:
+    require_some_done(batch, out)
     image_rows = [r["row"] for _, r in batch.results]
     vacuoles = [v for _, r in batch.results for v in r["vacuoles"]]
     patients = patient_summary(image_rows, physician)
