@@ -104,3 +104,41 @@ def test_review_end_to_end_saves_the_corrected_mask_as_labels(make_napari_viewer
     assert not review.reviewing and not ws.dirty
     assert review.on_click not in viewer.mouse_drag_callbacks
     assert "it now counts as labelled" in review.status.text()
+
+
+def test_the_wand_tolerance_says_its_unit_and_means_that_colour_difference(make_napari_viewer):
+    """The tolerance box says ΔE (CIELAB colour difference), and a click grows over a neighbouring colour
+    exactly when that colour is within the tolerance of the clicked one, in those units."""
+    from qtpy.QtWidgets import QFormLayout
+
+    from napari_steatosis.widgets.steatosis_dock import SteatosisDock
+    from napari_steatosis.workspace import Result
+
+    def lab(rgb):  # the wand's units: L* 0..100, a* and b* centred
+        v = cv2.cvtColor(np.uint8([[rgb]]), cv2.COLOR_RGB2LAB)[0, 0].astype(float)
+        return np.array([v[0] * 100 / 255, v[1] - 128, v[2] - 128])
+
+    a = (215, 150, 185)  # pink fields side by side on darker tissue
+    b = next(c for c in ((215 - k, 150 - k, 185 - k) for k in range(40)) if np.linalg.norm(lab(c) - lab(a)) >= 10)
+    gap = np.linalg.norm(lab(b) - lab(a))
+    img = np.full((90, 120, 3), (120, 60, 110), np.uint8)
+    img[20:70, 10:50] = a
+    img[20:70, 50:90] = b
+    viewer = make_napari_viewer()
+    dock = SteatosisDock(viewer)
+    ws = dock.ws
+    ws.open_image(img, "fields")
+    review = dock.show_tab("Review")
+    form = review.layout().itemAt(0).layout()
+    assert isinstance(form, QFormLayout)
+    label = form.labelForField(review.tolerance).text()
+    assert "ΔE" in label and review.tolerance.suffix().strip() == "ΔE", label
+    assert "CIELAB" in review.tolerance.toolTip()
+    for tolerance, grows_over_b in ((gap + 3, True), (gap - 3, False)):
+        ws.set_result(Result("unet", np.zeros(img.shape[:2], bool), 0.0))
+        review.tolerance.setValue(tolerance)
+        review.start_btn.click()
+        click(review, viewer, 45, 25)
+        assert review.mask[45, 25] and review.mask[45, 70] == grows_over_b, (tolerance, gap)
+        assert not review.mask[10, 10]  # the tissue around stays out
+        review.stop()

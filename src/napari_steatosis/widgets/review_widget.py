@@ -48,7 +48,11 @@ class ReviewWidget(QWidget):
         self.tolerance = QDoubleSpinBox()
         self.tolerance.setRange(2, 60)
         self.tolerance.setValue(14)
-        self.tolerance.setToolTip("wand: how different (CIELAB distance) a pixel may be from the clicked colour")
+        self.tolerance.setSuffix(" ΔE")
+        self.tolerance.setToolTip(
+            "wand: how far a pixel's colour may be from the clicked colour for the region to grow over it, as a "
+            "colour difference ΔE (CIELAB distance: lightness L* 0-100 and the a*/b* colour axes; about 2 is a "
+            "just visible difference). Larger: the region grows further, past a faint rim; smaller: it stops sooner.")
         self.start_btn = QPushButton("Start review")
         self.accept_btn = QPushButton("Accept and save as labels")
         self.stop_btn = QPushButton("Stop")
@@ -64,7 +68,7 @@ class ReviewWidget(QWidget):
 
         form = QFormLayout()
         form.addRow("start from", self.source)
-        form.addRow("wand tolerance", self.tolerance)
+        form.addRow("wand tolerance (colour ΔE)", self.tolerance)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(row_of(self.start_btn, self.stop_btn))
