@@ -260,3 +260,28 @@ def test_review_and_report_on_a_slide_say_what_to_do_instead_of_measuring_a_leve
     d.ws.open_dataset(study)  # a dataset image on screen: the usual hints again, and the report runs on it
     assert review.status.text() == review_widget.START_HINT and report.status.text() == ""
     assert report.dataset_folder() == str(study)
+
+
+def test_the_slide_hints_go_when_the_slide_goes_whatever_their_words_and_later_messages_stay(dock, tmp_path,
+                                                                                           monkeypatch):
+    """Review and Report know that they show the slide hint (state), not by reading their status text:
+    reworded hints still go when an image replaces the slide, and a message said since stays."""
+    import shutil
+
+    from napari_steatosis.sample import sample_data_dir
+    from napari_steatosis.widgets import report_widget, review_widget
+
+    viewer, d, out, shown, asked = dock
+    monkeypatch.setattr(review_widget, "slide_hint", lambda name: f"{name}: reviewed elsewhere (new words)")
+    monkeypatch.setattr(report_widget, "slide_hint", lambda name: f"{name}: numbers elsewhere (new words)")
+    review, report = d.show_tab("Review"), d.show_tab("Report")
+    open_slide_layer(viewer, sample_slide_path())
+    assert review.status.text() == "liver: reviewed elsewhere (new words)"
+    assert report.status.text() == "liver: numbers elsewhere (new words)"
+    study = tmp_path / "study"
+    shutil.copytree(sample_data_dir(), study)
+    d.ws.open_dataset(study)
+    assert review.status.text() == review_widget.START_HINT and report.status.text() == ""
+    review.status.setText("saved as the steatosis labels of x: it now counts as labelled")
+    d.ws.step(+1)  # another image: a message said since the slide is not a slide hint, it stays
+    assert review.status.text() == "saved as the steatosis labels of x: it now counts as labelled"

@@ -37,7 +37,7 @@ from ..measure import GRADE_NAMES
 from ..workspace import Result
 from .jobs import ProcessJob, guarded, notify_error, notify_info
 from .layers import RESULT_LAYERS
-from .qt_rows import row_of
+from .qt_rows import StatusLine, row_of
 from .workspace_view import workspace_of
 from ..words import count
 
@@ -127,8 +127,7 @@ class ReportWidget(QWidget):
         self.cancel_btn.setEnabled(False)
         self.progress = QProgressBar()
         self.progress.setVisible(False)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = StatusLine()
         self.image_table = QTableWidget()
         self.patient_table = QTableWidget()
         for t in (self.image_table, self.patient_table):
@@ -165,9 +164,9 @@ class ReportWidget(QWidget):
         if self.job is not None or self.per_image:
             return  # a report running or shown says more
         if ws.multiscale and ws.dataset is None:
-            self.status.setText(slide_hint(ws.name))
-        elif "is a whole slide" in self.status.text():
-            self.status.setText("")
+            self.status.show_hint("slide", slide_hint(ws.name))
+        else:
+            self.status.end_hint("slide")
 
     def _browse(self):
         folder = QFileDialog.getExistingDirectory(self, "Dataset folder")

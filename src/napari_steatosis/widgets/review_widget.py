@@ -17,7 +17,7 @@ from ..preprocess import percent_of_tissue, tissue_mask
 from ..wand import review_click
 from ..workspace import Result
 from .jobs import guarded, notify_error
-from .qt_rows import row_of
+from .qt_rows import StatusLine, row_of
 from .unet_run import steatosis_readout
 from .workspace_view import plain_click, view_of
 
@@ -59,8 +59,7 @@ class ReviewWidget(QWidget):
         self.retrain_btn = QPushButton("Retrain with my corrections")
         for b in (self.accept_btn, self.stop_btn):
             b.setEnabled(False)
-        self.status = QLabel(START_HINT)
-        self.status.setWordWrap(True)
+        self.status = StatusLine(START_HINT)
         help_text = QLabel("While reviewing: click a detected vacuole to reject it; click a missed one to add it "
                            "(the wand grows to its white region). Everything else is accepted.")
         help_text.setWordWrap(True)
@@ -88,9 +87,9 @@ class ReviewWidget(QWidget):
     def _on_image(self, ws) -> None:
         self.stop()
         if ws.multiscale:
-            self.status.setText(slide_hint(ws.name))
-        elif "is a whole slide" in self.status.text():  # back from a slide: the usual first step
-            self.status.setText(START_HINT)
+            self.status.show_hint("slide", slide_hint(ws.name))
+        else:  # back from a slide: the usual first step
+            self.status.end_hint("slide", START_HINT)
 
     @property
     def reviewing(self) -> bool:
