@@ -185,6 +185,41 @@ def test_classical_on_blocks_matches_the_whole_image(slide_path, classical_model
     assert np.array_equal(geojson_to_mask(geo, blocks.shape), blocks)
 
 
+def test_the_plan_reads_the_statistics_level_once_and_measures_as_before(slide_path, classical_model, tmp_path,
+                                                                           monkeypatch):
+    """The thumbnail (stain, tissue), the grey limits and the classical white levels come from one read of
+    the statistics level (level 0 of this small slide), and equal those of the whole image read at once."""
+    from napari_steatosis import slide_blocks
+    from napari_steatosis.classical.model import load_classifier
+    from napari_steatosis.classical.white import level_histograms, levels_of
+    from napari_steatosis.data import slides
+    from napari_steatosis.preprocess import grey_histogram, histogram_percentiles, percentile_normalize
+
+    with open_slide(slide_path) as s:
+        whole = s.read(0, 0, *s.shape)
+        coarsest = s.read(0, 0, *s.level_shapes[-1], level=len(s.levels) - 1)
+    limits = histogram_percentiles(grey_histogram(whole))
+    p = load_classifier(classical_model).candidate_params
+    assert p.local_level  # the classical plan measures the slide's white levels too
+    reads = []
+    original = slides.Slide.read
+    monkeypatch.setattr(slides.Slide, "read", lambda self, *a, **k: reads.append(repr((a, k))) or original(self, *a, **k))
+    for spec in (MethodSpec("classical", str(classical_model)), MethodSpec(None, fibrosis=preset("trichrome").to_dict())):
+        reads.clear()
+        plan = slide_blocks.plan_slide(slide_path, tmp_path / str(spec.steatosis), spec, 512)
+        assert reads and len(reads) == len(set(reads)), reads  # no band read twice
+        assert plan.limits == limits
+        np.testing.assert_array_equal(plan.tissue, tissue_mask(whole))
+    plan = slide_blocks.plan_slide(slide_path, tmp_path / "c", MethodSpec("classical", str(classical_model)), 512)
+    assert plan.white_levels == levels_of(*level_histograms(percentile_normalize(whole, limits=limits), p.sat_max,
+                                                             p.val_min))
+    monkeypatch.setattr(slide_blocks, "STATS_PIXELS", 1000)  # no level that small: the coarsest, read per pass
+    plan = slide_blocks.plan_slide(slide_path, tmp_path / "n", MethodSpec("classical", str(classical_model)), 512)
+    lim = histogram_percentiles(grey_histogram(coarsest))
+    assert plan.limits == lim and plan.white_levels == levels_of(
+        *level_histograms(percentile_normalize(coarsest, limits=lim), p.sat_max, p.val_min))
+
+
 def test_cli_on_a_folder_of_slides_and_images(slide_path, classical_model, tmp_path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()

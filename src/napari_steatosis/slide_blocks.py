@@ -111,50 +111,84 @@ class SlidePlan:
         return bool(self.tissue[a0:a1 + 1, b0:b1 + 1].any())
 
 
-def thumbnail(slide: Slide, max_side: int = THUMB_SIDE) -> np.ndarray:
+def _bands(slide: Slide, level: int, wanted: Callable[[int, int], bool] | None = None):
+    """A level of the slide in bands of rows of ~4 Mpx: ``(first row, band)`` pairs (only the bands of rows
+    ``r0:r1`` that ``wanted(r0, r1)``, when given; the others are not read)."""
+    h, w = slide.level_shapes[level]
+    step = max(1, (1 << 22) // max(w, 1))
+    for r0 in range(0, h, step):
+        r1 = min(h, r0 + step)
+        if wanted is None or wanted(r0, r1):
+            yield r0, slide.read(r0, 0, r1, w, level=level)
+
+
+class StatsLevel:
+    """The finest level with at most :data:`STATS_PIXELS` px (level 0 for slides up to 16 Mpx, so
+    statistics over it equal the in-memory image's own), as ``(first row, band)`` pairs. That small, it is
+    kept after the first pass (at most 50 MB, while the slide is planned), so the thumbnail (often the same
+    level), the grey limits and the classical white levels read it once; a slide without such a level
+    (no pyramid) is read again for each pass rather than held."""
+
+    def __init__(self, slide: Slide):
+        self.slide = slide
+        shapes = slide.level_shapes
+        self.level = next((i for i, (h, w) in enumerate(shapes) if h * w <= STATS_PIXELS), len(shapes) - 1)
+        h, w = shapes[self.level]
+        self._keep = h * w <= STATS_PIXELS
+        self._kept: list | None = None
+
+    def __iter__(self):
+        if self._kept is not None:
+            yield from self._kept
+            return
+        kept = []
+        for r0, band in _bands(self.slide, self.level):
+            if self._keep:
+                kept.append((r0, band))
+            yield r0, band
+        if self._keep:  # only a whole pass is kept
+            self._kept = kept
+
+
+def thumbnail(slide: Slide, max_side: int = THUMB_SIDE, stats: StatsLevel | None = None) -> np.ndarray:
     """The slide at most ``max_side`` px wide (level 0 itself when it is no larger), read band by band
-    from the coarsest level that is still at least that large."""
+    from the coarsest level that is still at least that large (from ``stats`` when that is its level)."""
     H, W = slide.shape
     f = min(1.0, max_side / max(H, W))
     th, tw = max(1, round(H * f)), max(1, round(W * f))
     k = max(i for i, (h, w) in enumerate(slide.level_shapes) if (i == 0 or (h >= th and w >= tw)))
     h, w = slide.level_shapes[k]
     out = np.empty((th, tw, 3), np.uint8)
-    step = max(1, (1 << 22) // max(w, 1))  # bands of ~4 Mpx
-    for r0 in range(0, h, step):
-        r1 = min(h, r0 + step)
-        o0, o1 = round(r0 * th / h), round(r1 * th / h)
+
+    def rows(r0: int, r1: int) -> tuple[int, int]:  # the thumbnail rows of level rows r0:r1
+        return round(r0 * th / h), round(r1 * th / h)
+
+    if stats is not None and stats.level == k:
+        bands = stats
+    else:  # bands that give no thumbnail row (a level far larger than the thumbnail) are not read
+        bands = _bands(slide, k, lambda r0, r1: rows(r0, r1)[1] > rows(r0, r1)[0])
+    for r0, band in bands:
+        o0, o1 = rows(r0, r0 + len(band))
         if o1 > o0:
-            band = slide.read(r0, 0, r1, w, level=k)
             out[o0:o1] = band if (h, w) == (th, tw) else cv2.resize(band, (tw, o1 - o0), interpolation=cv2.INTER_AREA)
     return out
 
 
-def _stats_bands(slide: Slide):
-    """Bands of rows of the finest level with at most :data:`STATS_PIXELS` px (level 0 for slides up
-    to 16 Mpx, so statistics over them equal the in-memory image's own)."""
-    k = next((i for i, (h, w) in enumerate(slide.level_shapes) if h * w <= STATS_PIXELS), len(slide.levels) - 1)
-    h, w = slide.level_shapes[k]
-    step = max(1, (1 << 22) // max(w, 1))
-    for r0 in range(0, h, step):
-        yield slide.read(r0, 0, min(h, r0 + step), w, level=k)
-
-
-def slide_limits(slide: Slide) -> tuple[int, int]:
-    """The grey 0.1/99.9 percentiles of the slide (over :func:`_stats_bands`)."""
+def slide_limits(stats: StatsLevel) -> tuple[int, int]:
+    """The grey 0.1/99.9 percentiles of the slide (over its :class:`StatsLevel`)."""
     hist = np.zeros(256)
-    for band in _stats_bands(slide):
+    for _, band in stats:
         hist += grey_histogram(band)
     return histogram_percentiles(hist)
 
 
-def slide_white_levels(slide: Slide, limits: tuple[int, int], sat_max: int, val_min: int) -> tuple[float, float]:
-    """The classical candidates' tissue and white levels (classical/white.py) of the whole slide,
-    normalised by its ``limits``, so every block judges its white regions alike."""
+def slide_white_levels(stats: StatsLevel, limits: tuple[int, int], sat_max: int, val_min: int) -> tuple[float, float]:
+    """The classical candidates' tissue and white levels (classical/white.py) of the whole slide (over its
+    :class:`StatsLevel`), normalised by its ``limits``, so every block judges its white regions alike."""
     from .classical.white import level_histograms, levels_of  # noqa: PLC0415
 
     hist_all, hist_clear = np.zeros(256), np.zeros(256)
-    for band in _stats_bands(slide):
+    for _, band in stats:
         a, c = level_histograms(percentile_normalize(band, limits=limits), sat_max, val_min)
         hist_all += a
         hist_clear += c
@@ -182,10 +216,11 @@ def plan_slide(path: str | os.PathLike, work: str | os.PathLike, spec: MethodSpe
         raise SteatosisError(f"block size {block} must be a multiple of 16, at least 64")
     with open_slide(path, warn_no_mpp=not mpp) as slide:  # said once per slide, here
         H, W = slide.shape
-        thumb = thumbnail(slide)
+        stats = StatsLevel(slide)
+        thumb = thumbnail(slide, stats=stats)
         stain = require_colour(thumb, path)  # a grey slide is refused by name, as a grey image is
         tissue = tissue_mask(thumb)
-        limits = slide_limits(slide)
+        limits = slide_limits(stats)
         mpp = mpp or slide.mpp
         levels = scale = note = None
         if spec.steatosis == "unet" and spec.scale == "auto":  # decided once, so that all blocks agree
@@ -195,7 +230,7 @@ def plan_slide(path: str | os.PathLike, work: str | os.PathLike, spec: MethodSpe
         if spec.steatosis == "classical":
             p = steatosis_model(spec).candidate_params
             if p.local_level:
-                levels = slide_white_levels(slide, limits, p.sat_max, p.val_min)
+                levels = slide_white_levels(stats, limits, p.sat_max, p.val_min)
     plan = SlidePlan(str(path), str(work), (H, W), block, [], 0, limits, tissue, spec, mpp, levels, scale, note, stain)
     grid = [(r0, c0, min(r0 + block, H), min(c0 + block, W)) for r0 in range(0, H, block) for c0 in range(0, W, block)]
     plan.n_grid = len(grid)
