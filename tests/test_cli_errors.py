@@ -156,6 +156,13 @@ def test_images_in_subfolders_are_measured_as_their_patients_or_pointed_to_not_l
     (files / "empty" / "sub").mkdir(parents=True)
     assert main(["fibrosis", str(files / "empty"), "--out", str(files / "o")]) == 2
     assert f"{files / 'empty'}: no images or slides" in capsys.readouterr().err
+    for patient in ("P1", "P2"):  # the same file name in each patient's folder: said, naming both
+        (study / patient / "field.png").write_bytes((files / "img.png").read_bytes())
+    (study / "top.png").unlink()
+    assert main(["fibrosis", str(study), "--out", str(files / "o")]) == 2
+    err = capsys.readouterr().err
+    assert (f"several inputs share the name field ({study / 'P1' / 'field.png'}, {study / 'P2' / 'field.png'}): "
+            "their outputs would overwrite each other") in err, err
 
 
 def test_a_file_that_is_not_a_model_is_refused_before_keras_is_imported(files):

@@ -89,10 +89,15 @@ def collect_images(inputs: Iterable[str | os.PathLike]) -> list[ImageSource]:
             out.append(ImageSource(p, image_stem(p)))
         else:
             raise DatasetError(f"{p}: no such file or folder")
-    stems = [s.stem for s in out]
-    dupes = sorted({s for s in stems if stems.count(s) > 1})
-    if dupes:
-        raise DatasetError(f"several inputs share the name {', '.join(dupes)}; outputs would overwrite each other")
+    by_stem: dict[str, list[Path]] = {}
+    for s in out:
+        by_stem.setdefault(s.stem, []).append(s.path)
+    dupes = sorted(stem for stem, paths in by_stem.items() if len(paths) > 1)
+    if dupes:  # e.g. the same file names in each patient's folder
+        first = ", ".join(map(str, by_stem[dupes[0]][:3]))
+        more = f" (and {count(len(dupes) - 1, 'other name')})" if len(dupes) > 1 else ""
+        raise DatasetError(f"several inputs share the name {dupes[0]} ({first}){more}: their outputs would overwrite "
+                           "each other; rename them (say, with the patient in the name)")
     return out
 
 
