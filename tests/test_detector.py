@@ -130,6 +130,27 @@ def test_auto_scale_brings_the_nuclei_into_the_cards_range(saved_model, he_field
     assert auto.last_scale == 0.5 and "cannot estimate the magnification" in auto.last_scale_note
 
 
+def test_auto_scale_leaves_what_the_fused_half_scale_pass_reaches(saved_model, he_field):
+    """A card fused with x0.5 sees nuclei of up to twice its range at the training size in that pass:
+    an image whose nuclei are within 2x the range's top runs as it is, not shrunk to the range."""
+    from napari_steatosis.magnification import nucleus_diameter_px
+    from napari_steatosis.unet import Detector
+
+    det = Detector.load(saved_model)  # working scale 0.5: the field's nuclei measure d/2 there
+    _, rgb = he_field
+    d = nucleus_diameter_px(rgb)
+    card = dict(det.card, nucleus_diameter_px=dict(range=[0.1 * d, 0.3 * d]), fuse_scales=[1.0, 0.5])
+    fused = Detector(det.model, card, scale="auto")
+    assert fused.auto_range == pytest.approx((0.1 * d, 0.6 * d))
+    assert f"nuclei into {0.1 * d:.1f}-{0.6 * d:.1f} px" in fused.description
+    assert fused.choose_scale(rgb) == pytest.approx(0.5) and fused.last_scale_note is None
+    single = Detector(det.model, card, scale="auto", fuse=False)  # no half-scale pass: down to the top, 0.3 d
+    assert single.auto_range == pytest.approx((0.1 * d, 0.3 * d))
+    assert single.choose_scale(rgb) == pytest.approx(0.3)
+    beyond = Detector(det.model, dict(card, nucleus_diameter_px=dict(range=[0.05 * d, 0.2 * d])), scale="auto")
+    assert beyond.choose_scale(rgb) == pytest.approx(0.4)  # 0.4 d within reach of the x0.5 pass
+
+
 @pytest.fixture(scope="module")
 def nuclei_model(saved_model, he_field, tmp_path_factory):
     """The saved model (working scale 0.5) with a card whose nuclei range is [d, 2d], d the H&E
@@ -193,3 +214,22 @@ def test_quantify_scale_auto_writes_each_images_factor(nuclei_model, he_field, i
     (row,) = read_table(tmp_path / "n" / "per_image.csv")
     assert "scale" not in row and "scale 0.4" in row["method"]
     assert "scale auto" not in capsys.readouterr().err
+
+
+def test_scale_defaults_to_auto_when_the_models_card_records_nuclei(nuclei_model, saved_model, he_field, tmp_path,
+                                                                     capsys):
+    """No --scale: auto for a model whose card records its training nuclei (the shipped one's does), so an
+    image at another magnification is brought into reach; else the card's working scale alone."""
+    from napari_steatosis.cli import main
+    from napari_steatosis.unet import default_model
+    from napari_steatosis.unet.card import default_scale
+
+    assert default_scale(default_model.path()) == "auto"
+    assert main(["quantify", str(he_field[0]), "--model", str(nuclei_model), "--out", str(tmp_path / "q")]) == 0
+    assert "scale auto: 1 image measured, factors x1 to x1" in capsys.readouterr().err
+    with open(tmp_path / "q" / "per_image.csv", newline="") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert float(row["scale"]) == pytest.approx(1.0)
+    assert main(["predict", str(he_field[0]), "--model", str(saved_model), "--out", str(tmp_path / "p")]) == 0
+    err = capsys.readouterr().err
+    assert "scale auto" not in err and "scale 0.5" in err  # no nuclei on its card: its working scale

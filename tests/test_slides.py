@@ -378,7 +378,9 @@ def nuclei_model(he_slides, tmp_path_factory):
     d = nucleus_diameter_px(slide_crops(he_slides[0])[0])
     path = tmp_path_factory.mktemp("m") / "nuclei.keras"
     shutil.copy(default_model.path(), path)
-    card_path(path).write_text(json.dumps(dict(load_card(default_model.path()), nucleus_diameter_px=dict(range=[d, d]))))
+    # the shipped card fuses x0.5: auto leaves nuclei of up to twice the range's top (d) as they are
+    card_path(path).write_text(json.dumps(dict(load_card(default_model.path()),
+                                               nucleus_diameter_px=dict(range=[d / 2, d / 2]))))
     return path, d
 
 
@@ -393,7 +395,7 @@ def test_unet_scale_auto_runs_every_block_at_the_slides_factor(he_slides, nuclei
 
     one, two = he_slides
     model, d = nuclei_model
-    expect = scale_to_nuclei(slide_crops(two)[0], d, d)  # the slide at 2x: ~x0.5
+    expect = scale_to_nuclei(slide_crops(two)[0], d / 2, d)  # the slide at 2x: ~x0.5
     assert 0.45 < expect < 0.55
     ran, inside = [], []  # the factor of every network pass of every block (not the calls within a pass)
     for name in ("predict_probability", "predict_core_resized", "predict_padded"):
@@ -413,7 +415,7 @@ def test_unet_scale_auto_runs_every_block_at_the_slides_factor(he_slides, nuclei
     assert len(ran) == 2 * res["blocks"] and sorted(set(ran)) == pytest.approx([0.5 * expect, expect])
     monkeypatch.undo()
     # the CLI: the slide's row in per_image.csv and the summary line, as for images
-    f1 = scale_to_nuclei(slide_crops(one)[0], d, d)  # 1x: its nuclei are the card's
+    f1 = scale_to_nuclei(slide_crops(one)[0], d / 2, d)  # 1x: within the reach of the card's range
     assert f1 == 1.0
     assert main(["quantify", str(one), "--model", str(model), "--out", str(tmp_path / "q"), "--scale", "auto"]) == 0
     assert "scale auto: 1 image measured, factors x1 to x1 (per image in per_image.csv)" in capsys.readouterr().err

@@ -82,9 +82,8 @@ def test_scale_auto_runs_at_the_factor_the_nuclei_give(dock, tiny_model, tmp_pat
 
     viewer, w, _, shown = dock
     w.load_model(tiny_model)
-    assert w.auto_scale.isEnabled() and not w.auto_scale.isChecked() and w.scale.isEnabled()
-    w.auto_scale.click()
-    assert not w.scale.isEnabled()
+    # its card records nucleus sizes: auto is ticked, as the command line's default for it, the number idle
+    assert w.auto_scale.isEnabled() and w.auto_scale.isChecked() and not w.scale.isEnabled()
     job = w.run()
     assert job.args[job.args.index("--scale") + 1] == "auto"
     qtbot.waitUntil(lambda: w.run_process is None, timeout=120000)
@@ -99,8 +98,8 @@ def test_scale_auto_runs_at_the_factor_the_nuclei_give(dock, tiny_model, tmp_pat
     shutil.copy(tiny_model, bare)
     w.load_model(str(bare))
     assert not w.auto_scale.isEnabled() and not w.auto_scale.isChecked() and w.scale_arg() == "1"
-    w.set_model_path(None)  # the shipped default's card records its training images' nuclei
-    assert w.auto_scale.isEnabled()
+    w.set_model_path(None)  # the shipped default's card records its training images' nuclei: auto again
+    assert w.auto_scale.isEnabled() and w.auto_scale.isChecked() and w.scale_arg() == "auto"
 
 
 def test_run_can_be_cancelled(dock, tiny_model, qtbot):
@@ -271,7 +270,7 @@ def test_on_a_slide_the_visible_region_and_the_whole_slide(dock, tiny_model, tmp
     panel = w.slide_panel
     panel.block = 256  # 2 x 3 blocks, a pyramid of 256 px tiles
     w.threshold.setValue(50)
-    w.auto_scale.click()  # scale auto: the slide's one factor, from its nuclei
+    assert w.auto_scale.isChecked()  # scale auto (this model's default): the slide's one factor, from its nuclei
     job = panel.run(out=str(tmp_path / "out"))
     assert job is not None and job.args[job.args.index("--scale") + 1] == "auto"
     qtbot.waitUntil(lambda: panel.job is None, timeout=180000)

@@ -355,7 +355,9 @@ def cmd_predict(a) -> int:
 
         if not is_valid_size(a.tile):
             raise SteatosisError(f"--tile {a.tile}: the U-Net takes tiles of 16k+12 px, at least 124 (e.g. 1036)")
-        task = PredictTask("unet", a.model or str(default_model.path()), a.threshold, a.tile, a.scale, a.probability)
+        model = a.model or str(default_model.path())
+        a.scale = _scale_or_default(a.scale, model)
+        task = PredictTask("unet", model, a.threshold, a.tile, a.scale, a.probability)
     else:
         if not a.model:
             raise SteatosisError("--method classical needs --model (made by steatosis train-classical)")
@@ -378,6 +380,16 @@ def cmd_predict(a) -> int:
     if a.scale == "auto":
         _say_auto_scales([(job.stem, r) for job, r in batch.results], "the records folder")
     return _batch_summary(len(batch.results), batch.failures, out, batch.skipped)
+
+
+def _scale_or_default(scale, model: str | None):
+    """The U-Net's --scale: as given, else the model's default ('auto' when its card records nucleus sizes)."""
+    if scale is not None:
+        return scale
+    from .unet import default_model  # noqa: PLC0415
+    from .unet.card import default_scale  # noqa: PLC0415
+
+    return default_scale(model or default_model.path())
 
 
 def _say_auto_scales(results: list, where: str) -> None:
@@ -434,6 +446,7 @@ def cmd_evaluate(a) -> int:
 def cmd_quantify(a) -> int:
     from .quantify import quantify  # noqa: PLC0415
 
+    a.scale = _scale_or_default(a.scale, a.model) if a.method == "unet" else 1.0
     if a.json_progress:
         def progress(done, total):
             print(json.dumps(dict(event="image", done=done, total=total)), flush=True)
@@ -583,11 +596,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="model file (U-Net: .keras, default: the shipped model; classical: required)")
     s.add_argument("--threshold", type=float, help="U-Net decision threshold (default: the model card's)")
     s.add_argument("--tile", type=int, default=1036, help="U-Net input tile size (16k+12; default: %(default)s)")
-    s.add_argument("--scale", type=_scale, default=1.0,
+    s.add_argument("--scale", type=_scale,
                    help="resize images by this factor before the U-Net, on top of the working scale in the model "
                         "card (e.g. 0.5 for images at 2x the magnification of the model's training data); 'auto': "
-                        "per H&E image, from the size of its nuclei, when they fall outside the range of the model's "
-                        "training images (a whole slide: one factor from a few crops of its tissue); default: 1")
+                        "per H&E image, from the size of its nuclei, when they fall outside the reach of the model's "
+                        "training images (a whole slide: one factor from a few crops of its tissue); default: auto "
+                        "when the model's card records its training nuclei (the shipped model's does), else 1")
     _add_batch_args(s)
     s.set_defaults(func=cmd_predict)
 
@@ -624,8 +638,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fibrosis", choices=["none", "trichrome", "sirius-red"], default="none",
                    help="also measure fibrosis with this preset (default: %(default)s)")
     s.add_argument("--threshold", type=float, help="U-Net decision threshold (default: the model card's)")
-    s.add_argument("--scale", type=_scale, default=1.0, help="U-Net: resize images by this factor first, or 'auto' "
-                                                            "(see predict)")
+    s.add_argument("--scale", type=_scale, help="U-Net: resize images by this factor first, or 'auto' (see predict; "
+                                               "the same default)")
     s.add_argument("--json-progress", action="store_true", help="report progress as JSON lines (for the napari dock)")
     _add_batch_args(s)
     s.set_defaults(func=cmd_quantify)

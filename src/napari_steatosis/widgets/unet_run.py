@@ -57,7 +57,7 @@ def model_card(path):
     return load_card(path or default_model.path())
 
 
-AUTO_TIP = ("measure each image's nuclei and resize it so that they fall in the size range of the model's training "
+AUTO_TIP = ("measure each image's nuclei and resize it so that they fall in the reach of the model's training "
             "images (as `steatosis predict --scale auto`); a whole slide: one factor from a few crops' nuclei")
 NO_AUTO_TIP = "this model's card records no nucleus size (train-unet writes it for H&E training data): set a number"
 
@@ -178,8 +178,7 @@ class UNetRunPanel(QGroupBox):
         can_auto = bool(card.get("nucleus_diameter_px"))
         self.auto_scale.setEnabled(can_auto)
         self.auto_scale.setToolTip(AUTO_TIP if can_auto else NO_AUTO_TIP)
-        if not can_auto:
-            self.auto_scale.setChecked(False)
+        self.auto_scale.setChecked(can_auto)  # each model's default, as the command line's (card.default_scale)
         if "threshold" in card:
             self.threshold.setValue(int(round(100 * float(card["threshold"]))))
             vj = card.get("val_jaccard")
