@@ -111,6 +111,8 @@ def test_the_result_keeps_what_it_was_made_with():
     (dict(sat_max=256), "candidate sat_max and val_min must be within 0..255"),
     (dict(val_min=256), "candidate sat_max and val_min must be within 0..255"),
     (dict(local_level=101), "candidate local_level is a percentage: 0..100"),
+    (dict(split=101), "candidate split is a percentage: 0..100"),
+    (dict(split=-5), "candidate parameter split must be a non-negative integer, got -5"),
 ])
 def test_bad_parameters_are_refused_by_name(kw, message):
     with pytest.raises(SteatosisError, match=f"^{re.escape(message)}$"):
@@ -118,9 +120,10 @@ def test_bad_parameters_are_refused_by_name(kw, message):
 
 
 def test_parameters_at_their_limits_and_numpy_integers_are_accepted():
-    p = CandidateParams(sat_max=255, val_min=np.int64(255), erosion=0, min_area=0, local_level=100)
-    assert p.to_dict() == dict(sat_max=255, val_min=255, erosion=0, min_area=0, local_level=100)
-    assert CandidateParams().to_dict() == dict(sat_max=45, val_min=190, erosion=1, min_area=10, local_level=0)
+    p = CandidateParams(sat_max=255, val_min=np.int64(255), erosion=0, min_area=0, local_level=100, split=100)
+    assert p.to_dict() == dict(sat_max=255, val_min=255, erosion=0, min_area=0, local_level=100, split=100)
+    assert CandidateParams().to_dict() == dict(sat_max=45, val_min=190, erosion=1, min_area=10, local_level=0,
+                                               split=0)
 
 
 def test_growing_back_stays_in_white_and_keeps_the_region():

@@ -15,7 +15,7 @@ import pytest
 from joblib import parallel_config
 
 from napari_steatosis.classical.candidates import CandidateParams
-from napari_steatosis.classical.features import FEATURES
+from napari_steatosis.classical.features import FEATURES, FEATURES_2
 from napari_steatosis.classical.model import (ClassicalModel, importances, is_safe_type, load_classifier,
                                               make_estimator, save_classifier, search, stored_types)
 from napari_steatosis.errors import SteatosisError
@@ -226,6 +226,7 @@ def _stump(cut=0.5):
 
     rng = np.random.default_rng(0)
     X = rng.random((60, len(FEATURES)))
+    X[:, 0] = (rng.permutation(60) + 0.5) / 60  # evenly spread: a share 1 - cut of them is above the cut
     y = (X[:, 0] > cut).astype(int)
     return ClassicalModel(DecisionTreeClassifier(max_depth=1).fit(X, y), "gbt", CandidateParams()), X, y
 
@@ -273,7 +274,7 @@ def test_a_saved_classifier_comes_back_whole(tmp_path):
     assert back.summary == {"cv_f1": 0.25, "n_regions": 3} and back.features == list(FEATURES)
     np.testing.assert_array_equal(back.predict_proba(X), est.predict_proba(X)[:, 1])
     meta = json.loads(sio.load(path, trusted=sio.get_untrusted_types(file=path))["meta"])
-    assert (meta["format"], meta["version"]) == ("napari-steatosis-classical", 2)
+    assert (meta["format"], meta["version"]) == ("napari-steatosis-classical", 3)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", meta["saved"])
 
 
@@ -302,21 +303,25 @@ def test_a_file_without_threshold_or_summary_gets_the_defaults(tmp_path):
     assert model.threshold == 0.5 and model.summary == {} and model.classifier == "rf"
 
 
-def test_format_1_and_2_files_load_and_newer_ones_are_refused(tmp_path):
+def test_format_1_2_and_3_files_load_and_newer_ones_are_refused(tmp_path):
     old = CandidateParams(sat_max=40).to_dict()
-    del old["local_level"]  # format 1 had no local_level: it was trained with the fixed white rule
-    meta = dict(format="napari-steatosis-classical", classifier="rf", features=list(FEATURES), candidate_params=old)
+    del old["local_level"], old["split"]  # format 1 had neither: it was trained with the fixed white rule, unsplit
+    meta = dict(format="napari-steatosis-classical", classifier="rf", features=FEATURES_2, candidate_params=old)
     for version in ({}, {"version": 1}):
         model = load_classifier(_dump(tmp_path / "v1.skops", dict(meta, **version)))
-        assert model.candidate_params == CandidateParams(sat_max=40, local_level=0)
-    meta["candidate_params"] = CandidateParams(local_level=60).to_dict()
-    assert load_classifier(_dump(tmp_path / "v2.skops", dict(meta, version=2))).candidate_params.local_level == 60
-    for version, shown in [(3, "3"), ("2", "'2'"), (2.0, "2.0")]:
+        assert model.candidate_params == CandidateParams(sat_max=40, local_level=0, split=0)
+    v2 = CandidateParams(local_level=60).to_dict()
+    del v2["split"]  # format 2 had local_level, not split
+    back = load_classifier(_dump(tmp_path / "v2.skops", dict(meta, version=2, candidate_params=v2)))
+    assert (back.candidate_params.local_level, back.candidate_params.split, back.features) == (60, 0, FEATURES_2)
+    meta.update(candidate_params=CandidateParams(local_level=60, split=50).to_dict(), features=list(FEATURES))
+    assert load_classifier(_dump(tmp_path / "v3.skops", dict(meta, version=3))).candidate_params.split == 50
+    for version, shown in [(4, "4"), ("2", "'2'"), (2.0, "2.0")]:
         p = _dump(tmp_path / "new.skops", dict(meta, version=version))
         with pytest.raises(SteatosisError) as err:
             load_classifier(p)
         assert str(err.value) == (f"{p}: made by a newer napari-steatosis (classifier format {shown}, this version "
-                                  "reads up to 2); update napari-steatosis")
+                                  "reads up to 3); update napari-steatosis")
 
 
 def test_bad_classifier_files_get_one_clear_line(tmp_path):

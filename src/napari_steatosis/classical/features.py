@@ -5,6 +5,14 @@ hull to the contour, roundness, mean hue in a ring around the region. Added beca
 tell fat from its look-alikes: area, solidity, eccentricity, holes inside the region (red
 cells in vessels, inclusions), texture inside, saturation/value of the ring (fat sits in
 cytoplasm, glass sits at the edge), touching the image border.
+
+Added to tell a vacuole from a vessel lumen or a channel (format 3): how much of the region its
+largest inscribed disk covers and how much lies in disks at least half as large (a fat droplet is
+round and thick everywhere; a lumen or a sinusoid is ragged or thin), what the concavities of its
+white region hold (a lumen's are red cells and plasma, more saturated and darker than the cytoplasm
+around it; a droplet's few are that cytoplasm), and the share of the white region the candidate
+was split from (see candidates.py: 1 when it was not split; the concavities are those of that whole
+region, so that the pieces of a lumen cut apart by its red cells still see them).
 """
 
 from __future__ import annotations
@@ -22,6 +30,9 @@ FEATURES = HU + [
     "hole_fraction", "inside_val_std", "inside_sat_mean",
     "ring_hue_cos", "ring_hue_sin", "ring_sat_mean", "ring_val_mean", "ring_white_fraction", "touches_border",
 ]
+# format 3 (a model of format 2 is given the columns of its own list, FEATURES_2)
+FEATURES_2 = list(FEATURES)
+FEATURES = FEATURES + ["inscribed_share", "thick_share", "gap_sat_excess", "gap_val_excess", "parent_share"]
 RING = 4  # px
 CHECK_EVERY = 64  # regions measured between two calls of region_features' ``check``
 
@@ -53,6 +64,10 @@ def shape_features(mask: np.ndarray) -> dict:
     ecc = float(np.sqrt(1 - ev[1] / ev[0])) if ev[0] > 1e-9 else 0.0
     filled = np.zeros_like(m)
     cv2.drawContours(filled, [contour], -1, 1, -1)
+    d_in = cv2.distanceTransform(m, cv2.DIST_L2, 5)
+    r_in = float(d_in.max())
+    centres = (d_in >= 0.5 * r_in).astype(np.uint8)  # centres of inscribed disks at least half the largest
+    thick = (cv2.distanceTransform(1 - centres, cv2.DIST_L2, 5) <= 0.5 * r_in) & (m > 0)
     x, y, w, h = cv2.boundingRect(contour)
     out = dict(zip(HU, log_hu(m)))
     out.update(
@@ -60,6 +75,7 @@ def shape_features(mask: np.ndarray) -> dict:
         circularity=float(min(4 * np.pi * polygon_area / perimeter**2, 1.5)), log_area=float(np.log(area)),
         solidity=float(min(area / hull_area, 1.0)), eccentricity=ecc, extent=float(area / max(w * h, 1)),
         hole_fraction=float(1 - area / max(filled.sum(), 1)),
+        inscribed_share=float(min(np.pi * r_in**2 / area, 1.5)), thick_share=float(thick.sum() / area),
     )
     return out
 
@@ -73,20 +89,20 @@ def region_features(c: Candidates, check: Callable[[], None] | None = None) -> t
     objs = _find_objects(labels, c.n)
     X = np.zeros((c.n, len(FEATURES)), np.float32)
     boxes = np.zeros((c.n, 4), np.int32)
-    pad = RING + 2
-    kernel_ring = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * RING + 1, 2 * RING + 1))
-    kernel_1 = np.ones((3, 3), np.uint8)
+    regions, parent = c.region_labels()
+    region_area = np.bincount(regions.ravel())
+    region_objs = _find_objects(regions, int(parent.max()) if len(parent) else 0)
+    gaps: dict[int, tuple[float, float]] = {}
     for i, (r0, r1, c0, c1) in enumerate(objs):
         if check is not None and i % CHECK_EVERY == 0:
             check()
         boxes[i] = (r0, c0, r1, c1)
-        R0, R1, C0, C1 = max(r0 - pad, 0), min(r1 + pad, H), max(c0 - pad, 0), min(c1 + pad, W)
-        region = labels[R0:R1, C0:C1] == i + 1
+        (R0, R1, C0, C1), region, ring = _with_ring(labels, i + 1, (r0, r1, c0, c1))
+        p = int(parent[i])
+        if c.parent is not None:  # around a piece: what surrounds its white region, not the other pieces
+            ring &= regions[R0:R1, C0:C1] != p
         m = np.pad(region, 1).astype(np.uint8)  # a zero margin for contours
         f = shape_features(m)
-        big = cv2.dilate(region.astype(np.uint8), kernel_ring) > 0
-        near = cv2.dilate(region.astype(np.uint8), kernel_1) > 0
-        ring = big & ~near
         crop = hsv[R0:R1, C0:C1]
         white = c.white[R0:R1, C0:C1]
         inside = crop[region]
@@ -103,8 +119,53 @@ def region_features(c: Candidates, check: Callable[[], None] | None = None) -> t
         f["inside_val_std"] = float(inside[:, 2].std()) / 255
         f["inside_sat_mean"] = float(inside[:, 1].mean()) / 255
         f["touches_border"] = float(r0 == 0 or c0 == 0 or r1 == H or c1 == W)
+        if c.parent is None:
+            gaps[p] = _gap_excess(region, ring, crop, white)
+        elif p not in gaps:  # what fills the concavities of the whole white region the candidate was cut from
+            (R0, R1, C0, C1), whole, whole_ring = _with_ring(regions, p, region_objs[p - 1])
+            gaps[p] = _gap_excess(whole, whole_ring, hsv[R0:R1, C0:C1], c.white[R0:R1, C0:C1])
+        f["gap_sat_excess"], f["gap_val_excess"] = gaps[p]
+        f["parent_share"] = float(inside.shape[0] / region_area[p])
         X[i] = [f[k] for k in FEATURES]
     return X, boxes
+
+
+_KERNEL_RING = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * RING + 1, 2 * RING + 1))
+_KERNEL_1 = np.ones((3, 3), np.uint8)
+
+
+def _with_ring(labels: np.ndarray, k: int, box) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray]:
+    """``(crop box R0, R1, C0, C1, region k in it, its ring)``: the ring is RING px wide, 1 px off the region."""
+    r0, r1, c0, c1 = box
+    H, W = labels.shape
+    pad = RING + 2
+    R0, R1, C0, C1 = max(r0 - pad, 0), min(r1 + pad, H), max(c0 - pad, 0), min(c1 + pad, W)
+    region = labels[R0:R1, C0:C1] == k
+    u8 = region.astype(np.uint8)
+    ring = (cv2.dilate(u8, _KERNEL_RING) > 0) & ~(cv2.dilate(u8, _KERNEL_1) > 0)
+    return (R0, R1, C0, C1), region, ring
+
+
+def _gap_excess(region: np.ndarray, ring: np.ndarray, crop: np.ndarray, white: np.ndarray) -> tuple[float, float]:
+    """Mean saturation and value of what fills the region's concavities (the pixels of its convex hull
+    that are neither the region nor white) minus those of the tissue in its ring, in 0..1; 0, 0 when
+    either is empty."""
+    pts = cv2.findNonZero(region.astype(np.uint8))
+    hull = np.zeros(region.shape, np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(pts), 1)
+    gap = (hull > 0) & ~region & ~white
+    tissue = ring & ~white & ~gap
+    if not gap.any() or not tissue.any():
+        return 0.0, 0.0
+    g, t = crop[gap].astype(np.float64), crop[tissue].astype(np.float64)
+    return float(g[:, 1].mean() - t[:, 1].mean()) / 255, float(g[:, 2].mean() - t[:, 2].mean()) / 255
+
+
+def select(X: np.ndarray, names: list) -> np.ndarray:
+    """The columns of ``X`` (all of FEATURES) that a model was trained on, in its order."""
+    if list(names) == FEATURES:
+        return X
+    return X[:, [FEATURES.index(k) for k in names]]
 
 
 def _find_objects(labels: np.ndarray, n: int):

@@ -20,14 +20,16 @@ from scipy import stats
 
 from ..data.atomic import atomic_write
 from ..errors import SteatosisError
-from .candidates import CandidateParams
-from .features import FEATURES
 from ..words import count
+from .candidates import CandidateParams
+from .features import FEATURES, FEATURES_2
 
 FORMAT = "napari-steatosis-classical"
 # 2: candidate_params may hold local_level (white.py); a version-1 file has none and loads with 0,
 # the fixed white rule it was trained with
-VERSION = 2
+# 3: candidate_params may hold split and the features are FEATURES (5 more); a version-2 file loads
+# with split 0 and its own 23 features
+VERSION = 3
 CLASSIFIERS = ("gbt", "rf", "svm", "logreg")
 
 # Every type stored in a classifier file must match this allow-list (checked before loading).
@@ -198,7 +200,7 @@ def load_classifier(path: str | os.PathLike) -> ClassicalModel:
     if not isinstance(meta.get("version", 1), int) or meta.get("version", 1) > VERSION:
         raise SteatosisError(f"{path}: made by a newer napari-steatosis (classifier format {meta.get('version')!r}, "
                              f"this version reads up to {VERSION}); update napari-steatosis")
-    if meta.get("features") != list(FEATURES):
+    if meta.get("features") not in (list(FEATURES), FEATURES_2):
         n = len(meta.get("features", []))
         raise SteatosisError(f"{path}: made with another feature set ({count(n, 'feature')}); retrain it with this version")
     return ClassicalModel(obj["estimator"], meta["classifier"], CandidateParams(**meta["candidate_params"]),

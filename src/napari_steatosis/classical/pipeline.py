@@ -8,7 +8,7 @@ import numpy as np
 from ..errors import Cancelled, SteatosisError
 from ..preprocess import percent_of_tissue, tissue_mask
 from .candidates import TRAINING_DEFAULT, CandidateParams, find_candidates, grow_back
-from .features import region_features
+from .features import region_features, select
 from .labels import labels_from_mask, labels_from_points
 from .model import ClassicalModel, importances, search
 
@@ -25,7 +25,7 @@ def image_examples(rgb, points=None, mask=None, params: CandidateParams | None =
     """Features and labels of the labelled candidate regions of one image (points win over a mask)."""
     c = find_candidates(rgb, params)
     if points is not None and len(points):
-        y = labels_from_points(c.labels, c.n, points.positive, points.negative)
+        y = labels_from_points(c.labels, c.n, points.positive, points.negative, parent=c.parent)
     elif mask is not None:
         y = labels_from_mask(c.labels, c.n, mask)
     else:
@@ -130,7 +130,7 @@ def predict_steatosis(model: ClassicalModel, rgb: np.ndarray, threshold: float |
     c = find_candidates(rgb, model.candidate_params, limits, levels)
     X, boxes = region_features(c, check)
     check()
-    prob = model.predict_proba(X) if c.n else np.zeros(0)
+    prob = model.predict_proba(select(X, model.features)) if c.n else np.zeros(0)
     check()
     t = model.threshold if threshold is None else threshold
     accept = np.concatenate([[False], prob >= t])

@@ -65,6 +65,9 @@ def _predict_region(model, slide_path, region, progress=None, cancelled=None):
 
 FEATURE_GROUPS = {  # classical/features.py's names, by what a pathologist would call them
     "outline shape": ("hu", "hull_dist", "circularity", "solidity", "eccentricity", "extent"),
+    "roundness inside (inscribed disks)": ("inscribed_share", "thick_share"),
+    "what fills its concavities": ("gap_",),
+    "split from a larger white region": ("parent_share",),
     "size": ("log_area",),
     "inside the region (holes, texture)": ("hole_fraction", "inside_"),
     "the cytoplasm around it": ("ring_",),
