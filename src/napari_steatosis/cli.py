@@ -473,7 +473,9 @@ def cmd_quantify(a) -> int:
     no_size = sum("pixel_size_um" not in r for r in res["per_image"])
     if no_size:  # a px cutoff means another µm size at every magnification: say so rather than let it pass
         cutoff = 30 if a.macro_cutoff is None else a.macro_cutoff
-        _say(f"{no_size} of {count(len(res['per_image']), 'image')} {noun(no_size, 'states', 'state')} no pixel size: "
+        total = len(res["per_image"])
+        who = f"{no_size} of {count(total, 'image')}" if no_size < total else "the image" if total == 1 else f"all {total} images"
+        _say(f"{who} {noun(no_size, 'states', 'state')} no pixel size: "
              "vacuole sizes are in px and "
              f"macrovesicular means at least {cutoff:g} px across; give --pixel-size (µm per pixel) for µm")
     if a.scale == "auto":

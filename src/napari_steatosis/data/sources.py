@@ -106,9 +106,10 @@ def _folder_name(folder: Path) -> str:
 
 
 def patient_rule(sources: list[ImageSource]) -> str | None:
-    """How the images without a dataset.csv row got their patient, in one line (None when every image has a row)."""
+    """How the images without a dataset.csv row got their patient, in one line (None when every image has a
+    row, or for a single image: one image is one patient whatever the rule)."""
     plain = [s for s in sources if s.record is None]
-    if not plain:
+    if not plain or len(sources) == 1:
         return None
     folders: dict[str, int] = {}
     for s in plain:
