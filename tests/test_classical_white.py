@@ -127,7 +127,9 @@ def test_training_uses_the_local_rule(monkeypatch):
     assert seen["p"].local_level == 60
 
 
-def test_train_classical_takes_the_white_level_from_the_command_line(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("flag, field, default", [("--white-level", "local_level", 60), ("--split", "split", 50)])
+def test_train_classical_takes_the_white_level_and_the_split_from_the_command_line(flag, field, default, tmp_path,
+                                                                                   monkeypatch, capsys):
     from napari_steatosis.classical import pipeline
     from napari_steatosis.classical.model import load_classifier
     from napari_steatosis.cli import main
@@ -144,12 +146,14 @@ def test_train_classical_takes_the_white_level_from_the_command_line(tmp_path, m
         return m
 
     monkeypatch.setattr(pipeline, "train_classical", fake_train)
-    for argv, level in (([], 60), (["--white-level", "0"], 0), (["--white-level", "85"], 85)):
+    for argv, level in (([], default), ([flag, "0"], 0), ([flag, "85"], 85)):
         out = tmp_path / f"m{level}.skops"
         assert main(["train-classical", str(tmp_path / "d"), "--out", str(out), "--n-iter", "1", *argv]) == 0
-        assert seen[-1].local_level == level and load_classifier(out).candidate_params.local_level == level
+        assert getattr(seen[-1], field) == level and getattr(load_classifier(out).candidate_params, field) == level
+        other = {"local_level": "split", "split": "local_level"}[field]  # the other option keeps its default
+        assert getattr(seen[-1], other) == {"local_level": 60, "split": 50}[other]
     for bad in ("101", "-1", "half"):
         with pytest.raises(SystemExit) as e:
-            main(["train-classical", str(tmp_path / "d"), "--out", str(tmp_path / "x.skops"), "--white-level", bad])
+            main(["train-classical", str(tmp_path / "d"), "--out", str(tmp_path / "x.skops"), flag, bad])
         assert e.value.code == 2
-    assert "--white-level: " in capsys.readouterr().err and not (tmp_path / "x.skops").exists()
+    assert f"{flag}: " in capsys.readouterr().err and not (tmp_path / "x.skops").exists()

@@ -328,7 +328,8 @@ def cmd_train_classical(a) -> int:
 
     from .classical.candidates import TRAINING_DEFAULT, CandidateParams  # noqa: PLC0415
 
-    params = CandidateParams(**{**TRAINING_DEFAULT, **({} if a.white_level is None else {"local_level": a.white_level})})
+    chosen = {k: v for k, v in (("local_level", a.white_level), ("split", a.split)) if v is not None}
+    params = CandidateParams(**{**TRAINING_DEFAULT, **chosen})
     model = train_classical(Dataset.open(a.dataset), a.classifier, a.n_iter, a.seed, params=params, progress=progress)
     out = save_classifier(model, a.out)
     s = model.summary
@@ -584,6 +585,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where a white region's edge is cut, in percent from the level around it to its own "
                         "(default 60: vacuoles under a veil of stain are found whole; 0: the fixed white rule; "
                         "higher: tighter edges on crisp scans)")
+    s.add_argument("--split", type=_percent_int, metavar="PCT",
+                   help="cut each white region into its round core(s) and what hangs off them, the core being what "
+                        "lies in inscribed disks of at least PCT %% of its largest (default 50: a vacuole and the "
+                        "sinusoid attached to it are judged apart; 0: whole regions, as models before format 3)")
     s.set_defaults(func=cmd_train_classical)
 
     s = sub.add_parser("predict", help="steatosis masks for images and slides with the U-Net or the classical pipeline",
