@@ -467,6 +467,27 @@ def test_postprocessing_choice_can_keep_the_half_scale_pass_on():
     assert fixed["val_jaccard"] <= free["val_jaccard"]
 
 
+def test_the_threshold_with_completion_is_searched_with_the_completion():
+    """Completion takes a white region whole once the network covers enough of it, so its best threshold is
+    not the network's alone: here the network's best (everything above ~0) also marks a quarter of a lumen;
+    with completion a threshold that leaves the lumen out and still covers most of the vacuole is exact."""
+    import cv2
+
+    from napari_steatosis.unet.train import choose_postprocessing
+
+    img = np.full((200, 260, 3), (150, 60, 140), np.uint8)
+    prob = np.zeros(img.shape[:2], np.float32)
+    mask = np.zeros(img.shape[:2], np.uint8)
+    for x, r, p in ((70, 25, 0.7), (190, 15, 0.45)):  # the vacuole (69 % covered at 0.7), the lumen (25 % at 0.45)
+        cv2.circle(img, (x, 100), 30, (250, 250, 250), -1)
+        cv2.circle(prob, (x, 100), 30, 0.2 if x == 70 else 0.0, -1)
+        cv2.circle(prob, (x, 100), r, p, -1)
+    cv2.circle(mask, (70, 100), 30, 1, -1)
+    chosen = choose_postprocessing(None, [img], [mask > 0], 0.08, probs=[prob])  # 0.08: no half-scale pass
+    assert chosen["complete_min_cover"] is not None and 0.45 < chosen["threshold"] <= 0.7
+    assert chosen["val_jaccard"] > 0.97 and chosen["fuse_scales"] == [1.0]
+
+
 def test_a_block_core_at_half_scale_is_the_whole_window_at_half_scale_without_its_margins(model):
     """A slide block's x0.5 pass: only the core is predicted, the window's margins as its context."""
     from napari_steatosis.unet.patches import prepare_image

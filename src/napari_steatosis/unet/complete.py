@@ -18,14 +18,23 @@ def complete_to_white(mask: np.ndarray, rgb: np.ndarray, min_cover: float = 0.5,
                       params: CandidateParams | None = None, limits: tuple[int, int] | None = None) -> np.ndarray:
     """``mask`` plus every white candidate region of ``rgb`` it covers at least ``min_cover`` of
     (``limits``: a slide's grey normalisation levels, for a block of it)."""
-    mask = np.asarray(mask, bool)
-    c = find_candidates(rgb, params, limits)
-    if c.n == 0:
-        return mask.copy()
-    lab = c.labels.ravel()
-    size = np.bincount(lab, minlength=c.n + 1)
-    hit = np.bincount(lab, weights=mask.ravel(), minlength=c.n + 1)
-    take = hit >= min_cover * np.maximum(size, 1)
-    take[0] = False
-    regions = take[c.labels]
-    return mask | grow_back(regions, c.white, c.params.erosion)
+    return WhiteRegions(rgb, params, limits).complete(mask, min_cover)
+
+
+class WhiteRegions:
+    """The white candidate regions of one image, found once, to complete many masks of it (the
+    thresholds a validation tries)."""
+
+    def __init__(self, rgb: np.ndarray, params: CandidateParams | None = None, limits: tuple[int, int] | None = None):
+        self.c = find_candidates(rgb, params, limits)
+        self.size = np.bincount(self.c.labels.ravel(), minlength=self.c.n + 1) if self.c.n else None
+
+    def complete(self, mask: np.ndarray, min_cover: float = 0.5) -> np.ndarray:
+        mask = np.asarray(mask, bool)
+        c = self.c
+        if c.n == 0:
+            return mask.copy()
+        hit = np.bincount(c.labels.ravel(), weights=mask.ravel(), minlength=c.n + 1)
+        take = hit >= min_cover * np.maximum(self.size, 1)
+        take[0] = False
+        return mask | grow_back(take[c.labels], c.white, c.params.erosion)
