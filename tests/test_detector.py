@@ -128,6 +128,7 @@ def test_auto_scale_brings_the_nuclei_into_the_cards_range(saved_model, he_field
     assert inside.last_scale == pytest.approx(0.5) and inside.last_scale_note is None
     auto.probability(image[1])
     assert auto.last_scale == 0.5 and "cannot estimate the magnification" in auto.last_scale_note
+    assert "--scale number" not in auto.last_scale_note  # auto is the default: no advice to give a number
 
 
 def test_auto_scale_leaves_what_the_fused_half_scale_pass_reaches(saved_model, he_field):

@@ -32,6 +32,7 @@ NUCLEUS_UM = 7.2
 MIN_NUCLEI = 15  # fewer blobs than this: no estimate
 MIN_DIAMETER_PX = 3.0  # blobs smaller than this are specks, not nuclei
 MIN_TYPICAL_PX = 5.5  # nuclei measured smaller than this are too few pixels to size (the estimate runs high)
+ADVICE = "; give the pixel size or a --scale number instead"  # ends every "cannot estimate" message
 
 # Ruifrok & Johnston's stain vectors (rows: haematoxylin, eosin, residual), optical density per RGB channel
 HED = np.array([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]], np.float32)
@@ -123,15 +124,15 @@ def nucleus_diameter_px(rgb, name: str | None = "image") -> float:
     fields = [f for f, g in zip(fields, guesses) if g.stain in ("he", "uncertain")]
     if not fields:
         raise SteatosisError(f"{at}cannot estimate the magnification of a {guesses[0].name} image (nuclei are "
-                             f"measured in the haematoxylin of H&E); give the pixel size or a --scale number instead")
+                             f"measured in the haematoxylin of H&E)" + ADVICE)
     d = np.concatenate([nucleus_diameters(f) for f in fields])
     if len(d) < MIN_NUCLEI:
         raise SteatosisError(f"{at}cannot estimate the magnification, found {count(len(d), 'nucleus-like blob')} "
-                             f"(need {MIN_NUCLEI}); give the pixel size or a --scale number instead")
+                             f"(need {MIN_NUCLEI})" + ADVICE)
     size = typical(d)
     if size < MIN_TYPICAL_PX:
         raise SteatosisError(f"{at}cannot estimate the magnification, the nuclei are about {size:.1f} px across, "
-                             f"too few pixels to measure; give the pixel size or a --scale number instead")
+                             f"too few pixels to measure" + ADVICE)
     return size
 
 

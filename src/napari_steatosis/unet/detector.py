@@ -165,12 +165,14 @@ class Detector:
         """With ``scale="auto"``: the factor for ``rgb`` (an image, or a list of crops of a slide, their
         nuclei pooled) from its nuclei, else the working scale; recorded in :attr:`last_scale` and, when
         it falls back, why in :attr:`last_scale_note`."""
-        from ..magnification import scale_to_nuclei  # noqa: PLC0415
+        from ..magnification import ADVICE, scale_to_nuclei  # noqa: PLC0415
 
         try:
             s, note = scale_to_nuclei(rgb, *self.auto_range, base=self.working_scale, name=None), None
         except SteatosisError as exc:
-            s, note = self.working_scale, f"{exc}; ran at the model's working scale {self.working_scale:g}"
+            # auto is the default: advice to give a number would only be noise where it could not measure
+            why = str(exc).removesuffix(ADVICE)
+            s, note = self.working_scale, f"{why}; ran at the model's working scale {self.working_scale:g}"
         self.last_scale, self.last_scale_note = s, note
         return s
 
