@@ -38,7 +38,7 @@ from ..errors import SteatosisError
 from ..measure import grade_name
 from ..preprocess import percent_of_tissue, tissue_mask
 from ..stain import require_colour
-from ..unet.complete import complete_to_white
+from ..unet.complete import WhiteRegions
 from ..worker_lines import scale_choice_text
 from ..workspace import Result
 from .jobs import ProcessJob, guarded, notify_error, notify_info
@@ -87,6 +87,7 @@ class UNetRunPanel(QGroupBox):
         self.prob = self.tissue = None
         self.cover: float | None = None  # the card's completion to white regions, as predict and quantify apply it
         self.region_rgb: np.ndarray | None = None  # a slide region's pixels, read by the worker (for completion)
+        self._white: WhiteRegions | None = None  # the result's white regions, found once: the slider moves only t
         self.percent: float | None = None
         self._region = None  # (Region, slide layer) when the probability is of a slide's visible region
 
@@ -175,10 +176,12 @@ class UNetRunPanel(QGroupBox):
         self._apply_card(card)
 
     def _apply_card(self, card: dict) -> None:
-        can_auto = bool(card.get("nucleus_diameter_px"))
+        from ..unet.card import default_scale  # noqa: PLC0415
+
+        can_auto = default_scale(card) == "auto"
         self.auto_scale.setEnabled(can_auto)
         self.auto_scale.setToolTip(AUTO_TIP if can_auto else NO_AUTO_TIP)
-        self.auto_scale.setChecked(can_auto)  # each model's default, as the command line's (card.default_scale)
+        self.auto_scale.setChecked(can_auto)  # each model's default, as the command line's
         if "threshold" in card:
             self.threshold.setValue(int(round(100 * float(card["threshold"]))))
             vj = card.get("val_jaccard")
@@ -264,6 +267,7 @@ class UNetRunPanel(QGroupBox):
                 done = next((e for e in reversed(job.events) if e.get("event") == "done"), {})
                 self.device_label.setText(f"ran on {self._device}{auto_scale_text(done)}")
                 self.cover = done.get("complete_min_cover")
+                self._white = None
                 self.apply_threshold()
         finally:
             self._tmp.cleanup()
@@ -275,8 +279,9 @@ class UNetRunPanel(QGroupBox):
             return
         mask = (self.prob >= t) & self.tissue
         if self.cover is not None:  # a slide region's pixels: those the worker read
-            rgb = np.asarray(self.ws.rgb) if self._region is None else self.region_rgb
-            mask = complete_to_white(mask, rgb, self.cover) & self.tissue
+            if self._white is None:
+                self._white = WhiteRegions(np.asarray(self.ws.rgb) if self._region is None else self.region_rgb)
+            mask = self._white.complete(mask, self.cover) & self.tissue
         self.percent = percent_of_tissue(mask, self.tissue)
         if self._region is not None:
             region, slide_layer = self._region
@@ -290,7 +295,7 @@ class UNetRunPanel(QGroupBox):
         self.readout.setText(f"{steatosis_readout(self.percent)} (threshold {t:.2f})")
 
     def _on_image(self, ws) -> None:
-        self.prob = self.tissue = self.percent = self._region = self.region_rgb = None
+        self.prob = self.tissue = self.percent = self._region = self.region_rgb = self._white = None
         self.readout.setText("")
         self.region_btn.setVisible(bool(ws.multiscale))
         self.run_btn.setVisible(not ws.multiscale)
