@@ -223,9 +223,9 @@ def test_scale_defaults_to_auto_when_the_models_card_records_nuclei(nuclei_model
     image at another magnification is brought into reach; else the card's working scale alone."""
     from napari_steatosis.cli import main
     from napari_steatosis.unet import default_model
-    from napari_steatosis.unet.card import default_scale
+    from napari_steatosis.unet.card import default_scale, load_card
 
-    assert default_scale(default_model.path()) == "auto"
+    assert default_scale(load_card(default_model.path())) == "auto"
     assert main(["quantify", str(he_field[0]), "--model", str(nuclei_model), "--out", str(tmp_path / "q")]) == 0
     assert "scale auto: 1 image measured, factors x1 to x1" in capsys.readouterr().err
     with open(tmp_path / "q" / "per_image.csv", newline="") as fh:

@@ -388,9 +388,9 @@ def _scale_or_default(scale, model: str | None):
     if scale is not None:
         return scale
     from .unet import default_model  # noqa: PLC0415
-    from .unet.card import default_scale  # noqa: PLC0415
+    from .unet.card import default_scale, load_card  # noqa: PLC0415
 
-    return default_scale(model or default_model.path())
+    return default_scale(load_card(model or default_model.path()))
 
 
 def _say_auto_scales(results: list, where: str) -> None:

@@ -46,11 +46,12 @@ def load_card(path: str | os.PathLike) -> dict:
     return card
 
 
-def default_scale(path: str | os.PathLike) -> float | str:
-    """``--scale`` when none is given: ``"auto"`` for a model whose card records its training images'
-    nucleus sizes (the shipped model's does), else 1 (the card's working scale alone). Without it an
-    image at twice the training magnification loses most of its fat (README: resampled fields)."""
-    return "auto" if load_card(path).get("nucleus_diameter_px") else 1.0
+def default_scale(card: dict) -> float | str:
+    """The scale when none is given (``--scale``, the dock's *auto* box): ``"auto"`` for a model whose
+    ``card`` records its training images' nucleus sizes (the shipped model's does), else 1 (the card's
+    working scale alone). Without it an image at twice the training magnification loses most of its
+    fat (README: resampled fields)."""
+    return "auto" if card.get("nucleus_diameter_px") else 1.0
 
 
 def load_model(path: str | os.PathLike):
