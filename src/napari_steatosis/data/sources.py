@@ -27,9 +27,10 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(f for f in folder.iterdir() if _readable(f))
 
 
-def _subfolders_with_images(folder: Path) -> list[Path]:
-    """``folder``'s subfolders (not hidden) that hold images or slides directly, sorted."""
-    return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".") and _images_in(d))
+def _subfolders_with_images(folder: Path) -> dict[Path, list[Path]]:
+    """``folder``'s subfolders (not hidden) that hold images or slides directly, sorted, with those images."""
+    listed = {d: _images_in(d) for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")}
+    return {d: files for d, files in listed.items() if files}
 
 
 def _names(folders: list[Path]) -> str:
@@ -62,27 +63,27 @@ def collect_images(inputs: Iterable[str | os.PathLike]) -> list[ImageSource]:
     patient (``patient`` None). :func:`patient_rule` says which, in one line.
     """
     paths = [Path(item) for item in inputs]
-    plain = [p for p in paths if p.is_dir() and not (p / CSV_NAME).is_file() and _images_in(p)]
-    folder_is_patient = len(plain) >= 2  # study/*: one folder per patient
+    listed = {p: _images_in(p) for p in paths if p.is_dir() and not (p / CSV_NAME).is_file()}  # each listed once
+    folder_is_patient = sum(bool(files) for files in listed.values()) >= 2  # study/*: one folder per patient
     out: list[ImageSource] = []
     for p in paths:
         if p.is_dir() and (p / CSV_NAME).is_file():
             ds = Dataset.open(p)
             out += [ImageSource(ds.image_path(r), r.stem, r.patient, r, ds) for r in ds.records]
         elif p.is_dir():
-            files = _images_in(p)
+            files = listed[p]
             nested = _subfolders_with_images(p)
             if not files and not nested:
                 raise DatasetError(f"{p}: no images or slides ({', '.join(SUFFIXES)}) and no dataset.csv in this "
                                    "folder or its subfolders")
             if files and nested:  # not searched, so say it rather than leave them out unseen
-                warnings.warn(f"{p}: the images in its subfolders {_names(nested)} are not measured (only the "
+                warnings.warn(f"{p}: the images in its subfolders {_names(list(nested))} are not measured (only the "
                               f"images beside them are; give the subfolders too: {p / '*'})", stacklevel=2)
             if files:
                 patient = _folder_name(p) if folder_is_patient else None
                 out += [ImageSource(f, image_stem(f), patient) for f in files]
             else:  # one subfolder per patient
-                out += [ImageSource(f, image_stem(f), d.name) for d in nested for f in _images_in(d)]
+                out += [ImageSource(f, image_stem(f), d.name) for d, found in nested.items() for f in found]
         elif p.is_file():
             if not p.name.lower().endswith(SUFFIXES):
                 raise DatasetError(f"{p}: not an image or slide ({', '.join(SUFFIXES)})")
