@@ -332,7 +332,6 @@ def write_failures(out: Path, failures: list[tuple[Job, str]]) -> Path | None:
     return path
 
 
-
 def require_some_done(batch: BatchResult, out: Path) -> None:
     """When every image failed: ``failures.csv`` and one error naming them, before any table is written,
     so an empty table never passes for a result and an earlier run's tables stay as they were."""
@@ -345,6 +344,7 @@ def require_some_done(batch: BatchResult, out: Path) -> None:
     more = f" and {len(names) - 5} more" if len(names) > 5 else ""
     raise SteatosisError(f"every image failed ({', '.join(names[:5])}{more}): nothing measured and no table "
                          f"written; the reasons are in {path}")
+
 
 _CACHE: dict = {}
 _CACHE_LOCK = threading.RLock()  # a factory may itself use per_process

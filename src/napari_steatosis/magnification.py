@@ -124,15 +124,15 @@ def nucleus_diameter_px(rgb, name: str | None = "image") -> float:
     fields = [f for f, g in zip(fields, guesses) if g.stain in ("he", "uncertain")]
     if not fields:
         raise SteatosisError(f"{at}cannot estimate the magnification of a {guesses[0].name} image (nuclei are "
-                             f"measured in the haematoxylin of H&E)" + ADVICE)
+                             f"measured in the haematoxylin of H&E){ADVICE}")
     d = np.concatenate([nucleus_diameters(f) for f in fields])
     if len(d) < MIN_NUCLEI:
         raise SteatosisError(f"{at}cannot estimate the magnification, found {count(len(d), 'nucleus-like blob')} "
-                             f"(need {MIN_NUCLEI})" + ADVICE)
+                             f"(need {MIN_NUCLEI}){ADVICE}")
     size = typical(d)
     if size < MIN_TYPICAL_PX:
         raise SteatosisError(f"{at}cannot estimate the magnification, the nuclei are about {size:.1f} px across, "
-                             f"too few pixels to measure" + ADVICE)
+                             f"too few pixels to measure{ADVICE}")
     return size
 
 
