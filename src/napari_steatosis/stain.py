@@ -1,18 +1,27 @@
 """Which stain an image shows (H&E, Masson's trichrome, picrosirius red), from colour statistics.
 
-The statistics are medians over the tissue (``preprocess.tissue_mask``) in CIELAB: lightness
-``L`` (0-100), chroma and hue angle (degrees; 0 = red, +90 = yellow, -90 = blue). What tells
-the stains apart, checked on the real tiles of ``shared/real-tiles`` (4 H&E fields, 3
-delineate H&E tiles, 1 picrosirius, 3 trichrome):
-- picrosirius red on a picric-acid yellow background: hue angle far on the yellow side
-  (median +79° on the tile; H&E and trichrome are magenta, -18° to -35°);
-- Masson's trichrome: dark, saturated red-purple cytoplasm. The share of tissue that is dark
-  and saturated (L < 50, chroma > 25) is 0.58-0.82 on the real trichrome tiles and 0.35-0.54
-  on the bundled synthetic ones; 0.04-0.20 on H&E, except densely stained, very saturated
-  H&E (delineate tiles: 0.30-0.39, but median chroma 41-52 where trichrome here has 23-48);
-  the rule below is fitted to these 23 images (all right), so a new lab's field that falls
-  between gets "uncertain";
-- grey-scale: no colour at all (median chroma below 6).
+The statistics are over the tissue (``preprocess.tissue_mask``) in CIELAB: lightness ``L``
+(0-100), chroma and hue angle (degrees; 0 = red, +90 = yellow, -90 = blue). The cues:
+- grey-scale: no colour at all (median chroma below 6);
+- picrosirius red on a picric-acid yellow background: the median hue is far on the yellow side
+  (+78° on the real tile; H&E and trichrome are magenta, -15° to -35°);
+- the dark share: the share of tissue that is dark and saturated (L < 50, chroma > 25). Below
+  :data:`DARK_HE` the image is H&E: the real H&E liver fields are 0.05-0.22, except densely
+  stained ones (delineate tiles up to 0.39) and the epidermis of the CMU-1 skin slide (0.40 whole,
+  up to 0.58 in 512 px crops), while the trichromes are 0.35-0.82 (0.58-0.82 the real ones), so
+  there the share alone cannot tell;
+- the haematoxylin shift, which tells them apart there: the hue of the darkest 5% of the
+  magenta-purple tissue (chroma > 12, hue -75° to +20°; a trichrome's blue or green collagen
+  is left out) minus the hue of its middle (the 50th-80th lightness percentiles). In H&E the
+  darkest stain is haematoxylin (nuclei, blue-purple), bluer than the eosin bulk: -14° to -40°
+  on the real H&E fields (4 liver fields and 3 delineate tiles of ``shared/real-tiles``, 52 GTEx
+  liver fields, the CMU-1 slide whole and in 512 px crops; -16.5° or below where the dark
+  share is 0.25 or more; -2° on one crop that is nearly all glass, H&E by its share 0.23). In Masson's trichrome the darkest stain is the red-purple cytoplasm
+  (the nuclei, in iron haematoxylin, are black, not blue), as red as the bulk or redder: +1° to
+  +7° on the 3 real trichrome tiles, -5° to -10° on the bundled synthetic images and slide.
+  :data:`SHIFT_HE` = -13° leaves 3.5° to the nearest H&E field that needs the cue, 3° to the
+  synthetic trichromes and 14° to the real ones. A dark share of :data:`DARK_HE` to
+  :data:`DARK_TRICHROME` without a haematoxylin shift is "uncertain".
 A field that fits neither well is "uncertain": callers say so instead of guessing.
 """
 
@@ -28,6 +37,9 @@ from .errors import SteatosisError
 STAIN_NAMES = {"he": "H&E", "trichrome": "Masson's trichrome", "sirius-red": "picrosirius red",
                "greyscale": "grey-scale", "uncertain": "uncertain (H&E or trichrome)"}
 PRESET_STAIN = {"trichrome": "trichrome", "sirius-red": "sirius-red"}  # fibrosis preset -> the stain it is for
+DARK_HE = 0.25  # a dark saturated share below this is H&E
+DARK_TRICHROME = 0.3  # at or above this, without a haematoxylin shift, trichrome
+SHIFT_HE = -13.0  # degrees: a haematoxylin shift at or below this is H&E
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,7 @@ class StainGuess:
     chroma: float
     hue_deg: float
     dark_share: float  # share of tissue that is dark and saturated (trichrome's red-purple cytoplasm)
+    shift_deg: float = 0.0  # hue of the darkest stain minus the bulk's (H&E's haematoxylin: clearly negative)
 
     @property
     def name(self) -> str:
@@ -44,7 +57,25 @@ class StainGuess:
 
     def describe(self) -> str:
         return (f"{self.name} (tissue median lightness {self.lightness:.0f}, chroma {self.chroma:.0f}, hue "
-                f"{self.hue_deg:+.0f}°, dark saturated share {self.dark_share:.2f})")
+                f"{self.hue_deg:+.0f}°, dark saturated share {self.dark_share:.2f}, darkest stain's hue "
+                f"{self.shift_deg:+.0f}° from the bulk's)")
+
+
+def _hue(a: np.ndarray, b: np.ndarray) -> float:
+    """The hue angle (degrees) of the median colour."""
+    return float(np.degrees(np.arctan2(np.median(b), np.median(a))))
+
+
+def haematoxylin_shift(L, a, b, chroma, angle) -> float:
+    """The hue of the darkest 5% of the magenta-purple tissue minus that of its 50th-80th lightness
+    percentiles (degrees; per-pixel CIELAB arrays). 0 when too little of the tissue is magenta-purple."""
+    purple = (chroma > 12) & (angle > -75) & (angle < 20)
+    if purple.sum() < 100:
+        return 0.0
+    Lp, ap, bp = L[purple], a[purple], b[purple]
+    p5, p50, p80 = np.percentile(Lp, [5, 50, 80])
+    darkest, middle = Lp <= p5, (Lp >= p50) & (Lp <= p80)
+    return _hue(ap[darkest], bp[darkest]) - _hue(ap[middle], bp[middle])
 
 
 def detect_stain(rgb: np.ndarray, max_pixels: int = 1_000_000) -> StainGuess:
@@ -69,18 +100,19 @@ def detect_stain(rgb: np.ndarray, max_pixels: int = 1_000_000) -> StainGuess:
     coloured = chroma > 12
     dark = float(np.mean((L < 50) & (chroma > 25)))
     med_l, med_c = float(np.median(L)), float(np.median(chroma))
-    hue = float(np.degrees(np.arctan2(np.median(b[coloured]), np.median(a[coloured])))) if coloured.any() else 0.0
+    hue = _hue(a[coloured], b[coloured]) if coloured.any() else 0.0
+    shift = haematoxylin_shift(L, a, b, chroma, angle)
     if med_c < 6:
         stain = "greyscale"
     elif hue > 20:
         stain = "sirius-red"
-    elif dark >= 0.45 or (dark >= 0.3 and med_c < 35):
-        stain = "trichrome"
-    elif dark < 0.25 or med_c >= 35:
+    elif dark < DARK_HE or shift <= SHIFT_HE:
         stain = "he"
+    elif dark >= DARK_TRICHROME:
+        stain = "trichrome"
     else:
         stain = "uncertain"
-    return StainGuess(stain, med_l, med_c, hue, dark)
+    return StainGuess(stain, med_l, med_c, hue, dark, shift)
 
 
 def preset_warning(guess: StainGuess, preset: str) -> str | None:
