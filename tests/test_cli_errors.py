@@ -156,13 +156,21 @@ def test_images_in_subfolders_are_measured_as_their_patients_or_pointed_to_not_l
     (files / "empty" / "sub").mkdir(parents=True)
     assert main(["fibrosis", str(files / "empty"), "--out", str(files / "o")]) == 2
     assert f"{files / 'empty'}: no images or slides" in capsys.readouterr().err
-    for patient in ("P1", "P2"):  # the same file name in each patient's folder: said, naming both
+    for patient in ("P1", "P2"):  # the same file name in each patient's folder: the patient's name in front
         (study / patient / "field.png").write_bytes((files / "img.png").read_bytes())
     (study / "top.png").unlink()
-    assert main(["fibrosis", str(study), "--out", str(files / "o")]) == 2
+    assert main(["fibrosis", str(study), "--out", str(files / "o2")]) == 0
+    assert "its outputs are named after the patient or folder, P1_field, P2_field" in capsys.readouterr().err
+    assert sorted(p.name for p in (files / "o2").glob("*.png")) == [
+        "P1_a.fibrosis.png", "P1_field.fibrosis.png", "P2_a.fibrosis.png", "P2_field.fibrosis.png"]
+    rows = list(csv.DictReader(open(files / "o2" / "fibrosis.csv")))
+    assert [(r["image"], r["patient"]) for r in rows if "field" in r["image"]] == [
+        (str(study / "P1" / "field.png"), "P1"), (str(study / "P2" / "field.png"), "P2")]
+    cv2.imwrite(str(study / "P1" / "field.tif"), cv2.imread(str(files / "img.png")))  # one folder, one name twice
+    assert main(["fibrosis", str(study), "--out", str(files / "o3")]) == 2
     err = capsys.readouterr().err
-    assert (f"several inputs share the name field ({study / 'P1' / 'field.png'}, {study / 'P2' / 'field.png'}): "
-            "their outputs would overwrite each other") in err, err
+    assert (f"several inputs would name their outputs P1_field ({study / 'P1' / 'field.png'}, "
+            f"{study / 'P1' / 'field.tif'}): they would overwrite each other") in err, err
 
 
 def test_a_file_that_is_not_a_model_is_refused_before_keras_is_imported(files):

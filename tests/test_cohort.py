@@ -121,6 +121,45 @@ def test_a_grey_scale_image_is_refused_not_measured_and_fibrosis_on_h_and_e_is_s
             assert [rows[str(good)]["stain"], rows[str(he_path)]["stain"]] == ["trichrome", "he"]
 
 
+def test_the_same_file_name_in_two_patients_folders_is_measured_under_each_patients_name(study, tmp_path, capsys):
+    """Scanners name files alike: study/P1/slide1.png and study/P2/slide1.png are two patients' images. Their
+    outputs get the patient in front only where names clash (P1_slide1.steatosis.png), the tables keep the
+    path as given and the patient, and predict names its masks the same way."""
+    import shutil
+
+    ds, model, clean = study
+    originals = {"P1": ds.records[0], "P2": ds.records[2]}
+    for patient, rec in originals.items():
+        (tmp_path / "study" / patient).mkdir(parents=True)
+        shutil.copy(ds.image_path(rec), tmp_path / "study" / patient / "slide1.png")
+    shutil.copy(ds.image_path(ds.records[1]), tmp_path / "study" / "P2" / "other.png")
+    out = tmp_path / "q"
+    assert main(["quantify", str(tmp_path / "study"), "--out", str(out), "--method", "classical",
+                 "--model", str(model)]) == 0
+    err = capsys.readouterr().err
+    assert "several folders hold a file named slide1: its outputs are named after the patient or folder, " \
+           "P1_slide1, P2_slide1" in err, err
+    rows = list(csv.DictReader(open(out / "per_image.csv")))
+    study = tmp_path / "study"
+    assert [(r["image"], r["patient"]) for r in rows] == [
+        (str(study / "P1" / "slide1.png"), "P1"), (str(study / "P2" / "other.png"), "P2"),
+        (str(study / "P2" / "slide1.png"), "P2")]
+    assert sorted(p.name for p in out.glob("*.steatosis.png")) == [
+        "P1_slide1.steatosis.png", "P2_slide1.steatosis.png", "other.steatosis.png"]  # no prefix where none clash
+    for patient, rec in originals.items():  # each is its own image's mask, as in the run on the dataset
+        assert (out / f"{patient}_slide1.steatosis.png").read_bytes() == \
+            (clean / f"{rec.stem}.steatosis.png").read_bytes(), patient
+    assert sorted(r["patient"] for r in csv.DictReader(open(out / "per_patient.csv"))) == ["P1", "P2"]
+    assert main(["quantify", str(study), "--out", str(out), "--method", "classical", "--model", str(model),
+                 "--resume"]) == 0
+    assert "3 done (3 from an earlier run), 0 failed" in capsys.readouterr().err  # the renamed records are found
+    pred = tmp_path / "p"
+    assert main(["predict", str(study / "P1"), str(study / "P2"), "--out", str(pred), "--method", "classical",
+                 "--model", str(model)]) == 0
+    assert sorted(p.name for p in pred.glob("*.steatosis.png")) == [
+        "P1_slide1.steatosis.png", "P2_slide1.steatosis.png", "other.steatosis.png"]
+
+
 def test_warnings_of_a_worker_are_one_line_as_in_one_process(tmp_path, capfd):
     rgb = np.full((60, 80, 3), (200, 60, 120), np.uint8)
     rgba = np.dstack([rgb, np.full((60, 80), 255, np.uint8)])

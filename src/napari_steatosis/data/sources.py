@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,16 +91,42 @@ def collect_images(inputs: Iterable[str | os.PathLike]) -> list[ImageSource]:
             out.append(ImageSource(p, image_stem(p)))
         else:
             raise DatasetError(f"{p}: no such file or folder")
-    by_stem: dict[str, list[Path]] = {}
-    for s in out:
-        by_stem.setdefault(s.stem, []).append(s.path)
-    dupes = sorted(stem for stem, paths in by_stem.items() if len(paths) > 1)
-    if dupes:  # e.g. the same file names in each patient's folder
-        first = ", ".join(map(str, by_stem[dupes[0]][:3]))
-        more = f" (and {count(len(dupes) - 1, 'other name')})" if len(dupes) > 1 else ""
-        raise DatasetError(f"several inputs share the name {dupes[0]} ({first}){more}: their outputs would overwrite "
-                           "each other; rename them (say, with the patient in the name)")
+    _unique_stems(out)
     return out
+
+
+def _by_stem(sources: list[ImageSource]) -> dict[str, list[ImageSource]]:
+    by_stem: dict[str, list[ImageSource]] = {}
+    for s in sources:
+        by_stem.setdefault(s.stem, []).append(s)
+    return by_stem
+
+
+def _file_name_part(name: str) -> str:
+    """``name`` fit to go into a file name (a patient id from dataset.csv may hold slashes or spaces)."""
+    return re.sub(r"[^\w.-]+", "_", name)
+
+
+def _unique_stems(sources: list[ImageSource]) -> None:
+    """Outputs are named by stem: where inputs share one (scanners name files alike: ``P1/slide1.png``,
+    ``P2/slide1.png``), each gets its patient's name in front (else its folder's), ``P1_slide1``, and the
+    run says so; inputs that still share a name (the same folder, the same file twice) are refused."""
+    clashes = {stem: group for stem, group in _by_stem(sources).items() if len(group) > 1}
+    for stem, group in clashes.items():
+        for s in group:
+            s.stem = f"{_file_name_part(s.patient or _folder_name(s.path.parent))}_{stem}"
+    by_stem = _by_stem(sources)
+    dupes = sorted(stem for stem, group in by_stem.items() if len(group) > 1)
+    if dupes:
+        first = ", ".join(str(s.path) for s in by_stem[dupes[0]][:3])
+        more = f" (and {count(len(dupes) - 1, 'other name')})" if len(dupes) > 1 else ""
+        raise DatasetError(f"several inputs would name their outputs {dupes[0]} ({first}){more}: they would overwrite "
+                           "each other; rename them")
+    if clashes:
+        stem, group = next(iter(clashes.items()))
+        more = f" (and {count(len(clashes) - 1, 'other name')})" if len(clashes) > 1 else ""
+        warnings.warn(f"several folders hold a file named {stem}{more}: its outputs are named after the patient or "
+                      f"folder, {', '.join(s.stem for s in group[:3])}", stacklevel=3)
 
 
 def _folder_name(folder: Path) -> str:
