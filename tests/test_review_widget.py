@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
+from qtpy.QtWidgets import QLabel
 
 from napari_steatosis.data import Dataset
 from napari_steatosis.sample import sample_data_dir
@@ -106,6 +107,21 @@ def test_review_end_to_end_saves_the_corrected_mask_as_labels(make_napari_viewer
     assert "it now counts as labelled" in review.status.text()
 
 
+def two_fields():
+    """Two pink fields side by side on darker tissue, ``gap`` ΔE apart (the wand's units: L* 0..100, a* and b*
+    centred): ``(image, gap)``; the left field is [20:70, 10:50], the right one [20:70, 50:90]."""
+    def lab(rgb):
+        v = cv2.cvtColor(np.uint8([[rgb]]), cv2.COLOR_RGB2LAB)[0, 0].astype(float)
+        return np.array([v[0] * 100 / 255, v[1] - 128, v[2] - 128])
+
+    a = (215, 150, 185)
+    b = next(c for c in ((215 - k, 150 - k, 185 - k) for k in range(40)) if np.linalg.norm(lab(c) - lab(a)) >= 10)
+    img = np.full((90, 120, 3), (120, 60, 110), np.uint8)
+    img[20:70, 10:50] = a
+    img[20:70, 50:90] = b
+    return img, float(np.linalg.norm(lab(b) - lab(a)))
+
+
 def test_the_wand_tolerance_says_its_unit_and_means_that_colour_difference(make_napari_viewer):
     """The tolerance box says ΔE (CIELAB colour difference), and a click grows over a neighbouring colour
     exactly when that colour is within the tolerance of the clicked one, in those units."""
@@ -114,16 +130,7 @@ def test_the_wand_tolerance_says_its_unit_and_means_that_colour_difference(make_
     from napari_steatosis.widgets.steatosis_dock import SteatosisDock
     from napari_steatosis.workspace import Result
 
-    def lab(rgb):  # the wand's units: L* 0..100, a* and b* centred
-        v = cv2.cvtColor(np.uint8([[rgb]]), cv2.COLOR_RGB2LAB)[0, 0].astype(float)
-        return np.array([v[0] * 100 / 255, v[1] - 128, v[2] - 128])
-
-    a = (215, 150, 185)  # pink fields side by side on darker tissue
-    b = next(c for c in ((215 - k, 150 - k, 185 - k) for k in range(40)) if np.linalg.norm(lab(c) - lab(a)) >= 10)
-    gap = np.linalg.norm(lab(b) - lab(a))
-    img = np.full((90, 120, 3), (120, 60, 110), np.uint8)
-    img[20:70, 10:50] = a
-    img[20:70, 50:90] = b
+    img, gap = two_fields()
     viewer = make_napari_viewer()
     dock = SteatosisDock(viewer)
     ws = dock.ws
@@ -142,3 +149,28 @@ def test_the_wand_tolerance_says_its_unit_and_means_that_colour_difference(make_
         assert review.mask[45, 25] and review.mask[45, 70] == grows_over_b, (tolerance, gap)
         assert not review.mask[10, 10]  # the tissue around stays out
         review.stop()
+
+
+def test_annotates_wand_has_the_tolerance_box_too_and_it_decides_what_a_click_fills(make_napari_viewer):
+    """Annotate's wand takes its tolerance from its own box (the same box as Review's): the click on the left
+    field fills the right one too exactly when their colour difference is within the tolerance."""
+    from napari_steatosis.widgets.layers import STEATOSIS_MASK
+    from napari_steatosis.widgets.qt_rows import WAND_TOLERANCE_LABEL
+    from napari_steatosis.widgets.steatosis_dock import SteatosisDock
+
+    img, gap = two_fields()
+    viewer = make_napari_viewer()
+    dock = SteatosisDock(viewer)
+    dock.ws.open_image(img, "fields")
+    ann = dock.show_tab("Annotate")
+    assert ann.tolerance.suffix().strip() == "ΔE" and "CIELAB" in ann.tolerance.toolTip()
+    assert any(w.text() == WAND_TOLERANCE_LABEL for w in ann.findChildren(QLabel))
+    ann.wand_box.setChecked(True)
+    layer = viewer.layers[STEATOSIS_MASK]
+    for tolerance, grows_over_b in ((gap + 3, True), (gap - 3, False)):
+        layer.data = np.zeros(img.shape[:2], np.uint8)
+        ann.tolerance.setValue(tolerance)
+        click(ann, viewer, 45, 25)
+        filled = np.asarray(layer.data) > 0
+        assert filled[45, 25] and filled[45, 70] == grows_over_b, (tolerance, gap)
+        assert filled[22:68, 12:48].all() and not filled[10, 10]  # the left field (bar its blurred rim), not the tissue

@@ -13,6 +13,8 @@ import numpy as np
 
 from .errors import SteatosisError
 
+TOLERANCE = 14.0  # ΔE (CIELAB distance) from the clicked colour: the docks' default
+
 
 def _check_point(shape, point) -> tuple[int, int]:
     r, c = (int(round(float(v))) for v in point[-2:])
@@ -21,7 +23,7 @@ def _check_point(shape, point) -> tuple[int, int]:
     return r, c
 
 
-def wand(rgb: np.ndarray, point, tolerance: float = 14.0, radius: int = 200, within: np.ndarray | None = None
+def wand(rgb: np.ndarray, point, tolerance: float = TOLERANCE, radius: int = 200, within: np.ndarray | None = None
          ) -> np.ndarray:
     """Bool mask (image size) of the region of similar colour connected to ``point`` ``(row, col)``.
 
@@ -69,8 +71,8 @@ def region_at(mask: np.ndarray, point) -> np.ndarray | None:
     return labels == labels[r, c]
 
 
-def review_click(mask: np.ndarray, rgb: np.ndarray, point, tolerance: float = 14.0, within: np.ndarray | None = None
-                 ) -> tuple[np.ndarray, str]:
+def review_click(mask: np.ndarray, rgb: np.ndarray, point, tolerance: float = TOLERANCE,
+                 within: np.ndarray | None = None) -> tuple[np.ndarray, str]:
     """One review click: on a detection, reject it (removed); elsewhere, add the wand's region.
 
     Returns the new mask (a copy) and what happened (``"rejected"`` or ``"added"``).

@@ -40,7 +40,7 @@ from ..wand import wand
 from ..workspace import write_snapshot
 from .jobs import Job, guarded, notify_error, notify_info
 from .layers import STEATOSIS_MASK
-from .qt_rows import row_of
+from .qt_rows import WAND_TOLERANCE_LABEL, row_of, wand_tolerance_box
 from .workspace_view import plain_click, view_of, visible_region
 from ..words import count
 
@@ -89,6 +89,7 @@ class AnnotationWidget(QWidget):
         self.wand_box = QCheckBox("Wand: a click fills a vacuole")
         self.wand_box.setToolTip("while on, a click adds the whole white region under it to the steatosis mask "
                                  "(as QuPath's wand); Ctrl+Z in the mask layer undoes")
+        self.tolerance = wand_tolerance_box()
         self.import_mask_btn = QPushButton("Import mask…")
         self.import_points_btn = QPushButton("Import points…")
         self.add_region_btn = QPushButton("Add visible region to the dataset")
@@ -106,6 +107,7 @@ class AnnotationWidget(QWidget):
         layout.addLayout(row_of(self.prev_btn, self.next_btn, self.save_btn))
         layout.addLayout(row_of(self.save_progress, self.save_cancel_btn))
         layout.addLayout(row_of(QLabel("brush"), self.brush, self.wand_box))
+        layout.addLayout(row_of(QLabel(WAND_TOLERANCE_LABEL), self.tolerance))
         layout.addLayout(row_of(self.import_mask_btn, self.import_points_btn))
         layout.addWidget(self.add_region_btn)
         layout.addWidget(help_text)
@@ -352,7 +354,7 @@ class AnnotationWidget(QWidget):
         ws = self.ws
         if ws.image is None or ws.multiscale:
             raise SteatosisError("open an image first")
-        region = wand(ws.rgb, point, within=tissue_mask(ws.rgb))
+        region = wand(ws.rgb, point, self.tolerance.value(), within=tissue_mask(ws.rgb))
         layer = self.view.layer(STEATOSIS_MASK)
         layer.data_setitem(np.nonzero(region), 1)  # napari's own edit: undoable (Ctrl+Z), marks the image unsaved
         ws.mark_dirty()

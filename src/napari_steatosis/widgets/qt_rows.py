@@ -1,9 +1,12 @@
 """Small Qt pieces the docks share: a row of widgets side by side (the shape the docks lay their buttons
-out in), and a status line that knows when it shows a hint tied to a state."""
+out in), a status line that knows when it shows a hint tied to a state, and the wand's tolerance box
+(Annotate and Review)."""
 
 from __future__ import annotations
 
-from qtpy.QtWidgets import QHBoxLayout, QLabel
+from qtpy.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel
+
+WAND_TOLERANCE_LABEL = "wand tolerance (colour ΔE)"
 
 
 def row_of(*widgets) -> QHBoxLayout:
@@ -12,6 +15,21 @@ def row_of(*widgets) -> QHBoxLayout:
     for w in widgets:
         row.addWidget(w)
     return row
+
+
+def wand_tolerance_box() -> QDoubleSpinBox:
+    """The wand's tolerance (``wand.wand``'s ``tolerance``), in ΔE; label it :data:`WAND_TOLERANCE_LABEL`."""
+    from ..wand import TOLERANCE  # noqa: PLC0415
+
+    box = QDoubleSpinBox()
+    box.setRange(2, 60)
+    box.setValue(TOLERANCE)
+    box.setSuffix(" ΔE")
+    box.setToolTip(
+        "wand: how far a pixel's colour may be from the clicked colour for the region to grow over it, as a "
+        "colour difference ΔE (CIELAB distance: lightness L* 0-100 and the a*/b* colour axes; about 2 is a "
+        "just visible difference). Larger: the region grows further, past a faint rim; smaller: it stops sooner.")
+    return box
 
 
 class StatusLine(QLabel):

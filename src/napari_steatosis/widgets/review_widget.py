@@ -10,14 +10,14 @@ fine-tunes the U-Net on the dataset in a worker process (the U-Net dock's retrai
 from __future__ import annotations
 
 import numpy as np
-from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ..errors import SteatosisError
 from ..preprocess import percent_of_tissue, tissue_mask
 from ..wand import review_click
 from ..workspace import Result
 from .jobs import guarded, notify_error
-from .qt_rows import StatusLine, row_of
+from .qt_rows import WAND_TOLERANCE_LABEL, StatusLine, row_of, wand_tolerance_box
 from .unet_run import steatosis_readout
 from .workspace_view import plain_click, view_of
 
@@ -45,14 +45,7 @@ class ReviewWidget(QWidget):
 
         self.source = QComboBox()
         self.source.addItems(SOURCES)
-        self.tolerance = QDoubleSpinBox()
-        self.tolerance.setRange(2, 60)
-        self.tolerance.setValue(14)
-        self.tolerance.setSuffix(" ΔE")
-        self.tolerance.setToolTip(
-            "wand: how far a pixel's colour may be from the clicked colour for the region to grow over it, as a "
-            "colour difference ΔE (CIELAB distance: lightness L* 0-100 and the a*/b* colour axes; about 2 is a "
-            "just visible difference). Larger: the region grows further, past a faint rim; smaller: it stops sooner.")
+        self.tolerance = wand_tolerance_box()
         self.start_btn = QPushButton("Start review")
         self.accept_btn = QPushButton("Accept and save as labels")
         self.stop_btn = QPushButton("Stop")
@@ -67,7 +60,7 @@ class ReviewWidget(QWidget):
 
         form = QFormLayout()
         form.addRow("start from", self.source)
-        form.addRow("wand tolerance (colour ΔE)", self.tolerance)
+        form.addRow(WAND_TOLERANCE_LABEL, self.tolerance)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(row_of(self.start_btn, self.stop_btn))
