@@ -14,10 +14,11 @@ Run: nice python benchmarks/bench_slide.py [--side 30000] [--methods fibrosis,cl
 3. Prints, per method: peak GB on both slides and their ratio (flat: <= 1.3), Mpx/s on slide tissue
    and on the tiles and their ratio (target >= 0.9), and the Jaccard against the truth of the slide's
    mask and of the tiles' masks on the same pixels.
-With --predict-4096: `steatosis predict` on one 4096 x 4096 image, whole process timed, against the
-paper's 268 -> 148 window run in batches of 16 in this process (model already loaded), as Keras runs it
-(eager) and as one TensorFlow graph; with the pieces of predict timed here (Keras import, model load,
-the network at each fused scale, completion).
+With --predict-4096: `steatosis predict` on one 4096 x 4096 image, whole process timed (the default
+runtime, OpenVINO on a CPU, and STEATOSIS_RUNTIME=keras), against the paper's 268 -> 148 window run in
+batches of 16 in this process (model already loaded), as Keras runs it (eager), as one TensorFlow graph
+and on OpenVINO (the same runtime as predict: what the tiling alone gains); with the pieces of predict
+timed here (Keras import, model load, the network at each fused scale, completion).
 """
 
 from __future__ import annotations
@@ -38,14 +39,15 @@ import psutil  # noqa: E402
 TILE = 2048
 
 
-def run_measured(cmd: list[str], time_limit: float | None = None) -> dict:
-    """Run ``cmd``; wall seconds, CPU seconds of the process tree (user + system of every waited-for
+def run_measured(cmd: list[str], time_limit: float | None = None, env: dict | None = None) -> dict:
+    """Run ``cmd`` (with ``env`` added to the environment); wall seconds, CPU seconds of the process tree (user + system of every waited-for
     process: less swayed by other load than the wall), peak of the summed RSS of the tree (GB), return code."""
     import resource
 
     t0 = time.perf_counter()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=None if env is None else {**os.environ, **env})
     peak, lines = 0, []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
@@ -201,43 +203,51 @@ def predict_4096(work: Path) -> None:
             H, W = s.shape
             write_image(img_path, s.read(H // 2 + 512, 512, H // 2 + 512 + 4096, 512 + 4096))
     r = run_measured(steatosis("predict", str(img_path), "--out", str(work / "out-predict")))
+    rk = run_measured(steatosis("predict", str(img_path), "--out", str(work / "out-predict-keras")),
+                      env={"STEATOSIS_RUNTIME": "keras"})
     imp = run_measured([sys.executable, "-c", "import keras"])
     print(f"\nsteatosis predict, one 4096^2 image, whole process: {r['seconds']:.1f} s, peak {r['peak_gb']:.2f} GB "
+          f"(OpenVINO); {rk['seconds']:.1f} s, peak {rk['peak_gb']:.2f} GB with STEATOSIS_RUNTIME=keras "
           f"(of which importing Keras/TensorFlow alone: {imp['seconds']:.1f} s)")
+    from napari_steatosis.unet import default_model
+    from napari_steatosis.unet.card import load_model
     from napari_steatosis.unet.complete import complete_to_white
     from napari_steatosis.unet.detector import Detector
     from napari_steatosis.unet.predict import inference, predict_probability
 
     t0 = time.perf_counter()
     det = Detector.load()
-    net = det.model
     pieces = dict(load=time.perf_counter() - t0)
     rgb = read_image(img_path)
     probs = []
     for s in det.scales:
         t0 = time.perf_counter()
-        probs.append(predict_probability(net, rgb, det.tile, scale=s))
+        probs.append(predict_probability(det.model, rgb, det.tile, scale=s))
         pieces[f"network x{s:g}"] = time.perf_counter() - t0
     if det.complete_min_cover is not None:
         t0 = time.perf_counter()
         complete_to_white(np.maximum.reduce(probs) >= det.threshold, rgb, det.complete_min_cover)
         pieces["completion"] = time.perf_counter() - t0
-    print("  in this process: " + ", ".join(f"{k} {v:.1f} s" for k, v in pieces.items()))
+    print(f"  in this process ({det.device}): " + ", ".join(f"{k} {v:.1f} s" for k, v in pieces.items()))
     padded = np.pad(prepare_image(rgb), ((60, 60 + 148), (60, 60 + 148), (0, 0)), mode="reflect")
     n = -(-4096 // 148)
     origins = [(i * 148, j * 148) for i in range(n) for j in range(n)]
+    net = load_model(default_model.path())[0]
     paper = {}
-    for name, run in (("eager", lambda x: net(x, training=False)), ("one graph", inference(net))):
+    for name, run in (("Keras eager", lambda x: net(x, training=False)), ("Keras graph", inference(net)),
+                      ("OpenVINO", det.model)):
         run(np.zeros((16, 268, 268, 3), np.float32))
         t0 = time.perf_counter()
         for k in range(0, len(origins), 16):
             batch = np.stack([padded[r:r + 268, c:c + 268] for r, c in origins[k:k + 16]]).astype(np.float32)
             keras.ops.convert_to_numpy(run(batch))
         paper[name] = time.perf_counter() - t0
-    print(f"paper's 268 -> 148 window, batches of 16, inference only (model loaded): {paper['eager']:.1f} s as Keras "
-          f"runs it (eager), {paper['one graph']:.1f} s as one graph; ratio paper / predict: "
-          f"{paper['eager'] / r['seconds']:.2f}x (eager), {paper['one graph'] / r['seconds']:.2f}x (graph); "
-          f"network x1 alone: {paper['eager'] / pieces['network x1']:.2f}x", flush=True)
+    print("paper's 268 -> 148 window, batches of 16, inference only (model loaded): "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in paper.items()))
+    print("ratio paper window / steatosis predict (whole process, OpenVINO): "
+          + ", ".join(f"{paper[k] / r['seconds']:.2f}x ({k})" for k in paper)
+          + f"; network x1 alone vs the window on the same runtime: {paper['OpenVINO'] / pieces['network x1']:.2f}x",
+          flush=True)
 
 
 if __name__ == "__main__":

@@ -157,12 +157,11 @@ def nuclei_model(saved_model, he_field, tmp_path_factory):
     """The saved model (working scale 0.5) with a card whose nuclei range is [d, 2d], d the H&E
     field's nucleus size: with --scale auto that field runs at x1, noise at the working scale."""
     from napari_steatosis.magnification import nucleus_diameter_px
-    from napari_steatosis.unet.card import load_card, save_model
-    from napari_steatosis.unet.detector import Detector
+    from napari_steatosis.unet.card import load_card, load_model, save_model
 
     d = nucleus_diameter_px(he_field[1])
     model = tmp_path_factory.mktemp("nuclei") / "nuclei.keras"
-    save_model(Detector.load(saved_model).model, model,
+    save_model(load_model(saved_model)[0], model,
                dict(load_card(saved_model), nucleus_diameter_px=dict(range=[d, 2 * d])))
     return model
 

@@ -66,7 +66,7 @@ def test_run_then_rethreshold_without_running_again(dock, tiny_model, qtbot):
     assert "tensorflow" not in sys.modules and "keras" not in sys.modules
     prob = viewer.layers[PROB_LAYER].data
     assert prob.shape == viewer.layers[0].data.shape[:2] and prob.dtype == np.float32
-    assert "ran on tensorflow on CPU" in w.device_label.text()
+    assert "ran on OpenVINO on CPU" in w.device_label.text()
     w.threshold.setValue(1)
     low = viewer.layers[MASK_LAYER].data.sum()
     w.threshold.setValue(99)

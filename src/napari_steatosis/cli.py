@@ -366,10 +366,8 @@ def cmd_predict(a) -> int:
     with _dask_client(a) as client:
         load_once(task, client)
         if a.method == "unet" and client is None:
-            from .unet.predict import device_description  # noqa: PLC0415
-
             det = task.load()
-            _say(f"U-Net on {device_description()}, threshold {det.threshold:.3f}"
+            _say(f"U-Net on {det.device}, threshold {det.threshold:.3f}"
                  f"{' (from the model card)' if det.threshold_from_card else ''}, {det.scale_text}")
         batch = run_batch(task, jobs_of(sources), out, client=client, resume=a.resume,
                           progress=_progress(len(sources), "predict"), on_failure=_on_failure,

@@ -54,17 +54,67 @@ def default_scale(card: dict) -> float | str:
     return "auto" if card.get("nucleus_diameter_px") else 1.0
 
 
-def load_model(path: str | os.PathLike):
-    """``(model, card)``. Keras safe mode: a file that would run code on load is refused."""
+RUNTIMES = ("auto", "openvino", "keras")
+
+
+def _check_file(path: Path) -> None:
     import zipfile  # noqa: PLC0415
 
-    path = Path(path)
     if not path.is_file():
         raise SteatosisError(f"{path}: model file not found")
     if path.suffix != ".keras":
         raise SteatosisError(f"{path}: expected a .keras model file")
     if not zipfile.is_zipfile(path):  # checked before Keras is imported: a quick, plain answer
         raise SteatosisError(f"{path}: not a Keras model (a .keras file is a zip archive; this one is not)")
+
+
+def chosen_runtime() -> str:
+    """What runs the network for prediction: ``STEATOSIS_RUNTIME`` (auto, openvino or keras; default auto).
+    Auto is OpenVINO, unless the machine has an NVIDIA GPU (Keras on TensorFlow uses it; OpenVINO's CPU
+    plugin would not) or OpenVINO cannot be imported."""
+    runtime = os.environ.get("STEATOSIS_RUNTIME", "auto").strip().lower() or "auto"
+    if runtime not in RUNTIMES:
+        raise SteatosisError(f"STEATOSIS_RUNTIME={runtime!r}: expected one of {', '.join(RUNTIMES)}")
+    if runtime == "auto":
+        from .openvino_net import available  # noqa: PLC0415
+
+        runtime = "openvino" if available() and not nvidia_gpu() else "keras"
+    return runtime
+
+
+def nvidia_gpu() -> bool:
+    """Whether this machine has an NVIDIA driver (asked without importing TensorFlow)."""
+    import shutil  # noqa: PLC0415
+
+    return Path("/dev/nvidiactl").exists() or shutil.which("nvidia-smi") is not None
+
+
+def load_network(path: str | os.PathLike):
+    """``(network, card)`` for prediction: the model at ``path`` run by :func:`chosen_runtime`. With
+    OpenVINO the file's arrays are read without Keras (openvino_net.py); a model that is not the paper's
+    network is then loaded by Keras, unless ``STEATOSIS_RUNTIME=openvino`` asked for OpenVINO only."""
+    path = Path(path)
+    _check_file(path)
+    runtime = chosen_runtime()
+    if runtime == "openvino":
+        from .openvino_net import NotThePaperNet, OpenVinoUNet  # noqa: PLC0415
+
+        try:
+            return OpenVinoUNet(path), load_card(path)
+        except NotThePaperNet as exc:
+            if os.environ.get("STEATOSIS_RUNTIME", "auto").strip().lower() == "openvino":
+                raise SteatosisError(f"{path}: OpenVINO runs only the paper's network here ({exc}); "
+                                     "unset STEATOSIS_RUNTIME to let Keras load it") from exc
+        except (OSError, KeyError, ValueError) as exc:
+            raise SteatosisError(f"{path}: cannot read this model ({type(exc).__name__}: {exc})") from exc
+    return load_model(path)
+
+
+def load_model(path: str | os.PathLike):
+    """``(model, card)`` as a Keras model (for training, and for prediction where Keras runs it). Keras
+    safe mode: a file that would run code on load is refused."""
+    path = Path(path)
+    _check_file(path)
     from . import quiet_tensorflow  # noqa: PLC0415
 
     quiet_tensorflow()  # imports Keras: only once the file is known to be worth loading

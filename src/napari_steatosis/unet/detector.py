@@ -22,7 +22,8 @@ What the card may say, all chosen on the validation split in training:
   that they measure its nearer end: an image of unknown magnification is brought into the
   magnifications the model was trained on; one inside runs at the working scale.
 
-Importing this module does not import Keras; :meth:`Detector.load` does.
+Importing this module does not import Keras; :meth:`Detector.load` does only where Keras runs the
+network (card.load_network: on a CPU, OpenVINO runs it without Keras).
 """
 
 from __future__ import annotations
@@ -108,10 +109,10 @@ class Detector:
              fuse: bool = True) -> "Detector":
         """The model at ``path`` (default: the shipped one), safe mode, with its card."""
         from . import default_model  # noqa: PLC0415
-        from .card import load_model  # noqa: PLC0415 (it quiets TensorFlow's start-up once the file is checked)
+        from .card import load_network  # noqa: PLC0415
 
         path = str(path) if path else str(default_model.path())
-        model, card = load_model(path)
+        model, card = load_network(path)
         return cls(model, card, path, scale, threshold, tile, complete, fuse)
 
     @property
@@ -135,10 +136,15 @@ class Detector:
         return text
 
     @property
-    def description(self) -> str:
+    def device(self) -> str:
+        """What runs the network, in words: ``OpenVINO on CPU``, ``tensorflow on GPU (...)``."""
         from .predict import device_description  # noqa: PLC0415
 
-        return f"U-Net ({device_description()}, {self.settings})"
+        return device_description(self.model)
+
+    @property
+    def description(self) -> str:
+        return f"U-Net ({self.device}, {self.settings})"
 
     @property
     def scales(self) -> list[float]:

@@ -43,8 +43,12 @@ def tile_plan(shape: tuple[int, int], tile: int = DEFAULT_TILE, context: int = C
     return (th, tw), (kh, kw), [(i * kh, j * kw) for i in range(nh) for j in range(nw)]
 
 
-def device_description() -> str:
-    """Which Keras backend runs the network and on which device."""
+def device_description(model=None) -> str:
+    """Which runtime runs ``model`` (OpenVINO, else the Keras backend) and on which device."""
+    from .openvino_net import OpenVinoUNet  # noqa: PLC0415
+
+    if isinstance(model, OpenVinoUNet):
+        return "OpenVINO on CPU"
     import keras  # noqa: PLC0415
 
     backend = keras.backend.backend()
@@ -78,6 +82,10 @@ def inference(model) -> Callable:
     made once per model and kept while the model lives. Any other callable (another backend, a test's stand-in)
     is called as it is.
     """
+    from .openvino_net import OpenVinoUNet  # noqa: PLC0415
+
+    if isinstance(model, OpenVinoUNet):  # compiled already, one network per tile shape
+        return model
     try:
         return _GRAPHS[model]
     except (KeyError, TypeError):
@@ -94,6 +102,15 @@ def inference(model) -> Callable:
 
 
 _GRAPHS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _numpy(y) -> np.ndarray:
+    """A network's output as a NumPy array (OpenVINO gives one; a Keras backend its own tensor)."""
+    if isinstance(y, np.ndarray):
+        return y
+    import keras  # noqa: PLC0415
+
+    return keras.ops.convert_to_numpy(y)
 
 
 def predict_probability(
@@ -146,8 +163,6 @@ def predict_padded(model, padded: np.ndarray, shape: tuple[int, int], tile: int 
     neighbours, costs no more than the same area inside one big image and gives the same values
     when its origin is on the 16 px grid. With ``needed`` (bool, ``shape``), a tile whose output
     holds no needed pixel is not run and stays 0 (a slide block's tiles on glass)."""
-    import keras  # noqa: PLC0415
-
     h, w = shape
     (th, tw), (kh, kw), origins = tile_plan((h, w), tile, context)
     out = np.zeros((h, w), np.float32)
@@ -158,7 +173,7 @@ def predict_padded(model, padded: np.ndarray, shape: tuple[int, int], tile: int 
         rr, cc = min(kh, h - r), min(kw, w - c)
         if needed is None or needed[r:r + rr, c:c + cc].any():
             x = padded[r:r + th, c:c + tw][None].astype(np.float32)
-            y = keras.ops.convert_to_numpy(run(x))[0, :, :, 0]
+            y = _numpy(run(x))[0, :, :, 0]
             out[r:r + rr, c:c + cc] = y[context:context + rr, context:context + cc]
         if progress is not None:
             progress(k + 1, len(origins))

@@ -77,10 +77,9 @@ def _run(a) -> int:
 
     from ..worker_lines import emit  # noqa: PLC0415
     from .detector import Detector  # noqa: PLC0415
-    from .predict import device_description  # noqa: PLC0415
 
     det = Detector.load(a.model, scale=a.scale, tile=a.tile)
-    emit(event="device", device=device_description(), model=det.path, threshold=det.threshold,
+    emit(event="device", device=det.device, model=det.path, threshold=det.threshold,
          scale=det.scale, val_jaccard=det.card.get("val_jaccard"))
     rgb = _read_input(a)
     prob = det.probability(rgb, progress=lambda k, n: emit(event="tile", done=k, total=n))
