@@ -91,8 +91,6 @@ def read_unet(path: str | Path) -> tuple[dict[str, list[np.ndarray]], dict[str, 
 
 def _check_shapes(weights: dict[str, list[np.ndarray]], configs: dict[str, dict]) -> None:
     channels = 3
-    filters = {f"down{i}{ab}": f for i, f in enumerate(DOWN, 1) for ab in "ab"}
-    filters.update({f"up{j}{ab}": f for j, f in enumerate(UP, 1) for ab in "ab"})
 
     def want(name, shapes):
         got = [w.shape for w in weights.get(name, [])]
@@ -143,6 +141,8 @@ def _check_configs(configs: dict[str, dict]) -> None:
             need(name, activation=act, strides=[1, 1], dilation_rate=[1, 1], use_bias=True, groups=1,
                  data_format="channels_last",
                  padding="same" if name == "bottleneck_conv3" else "valid")
+        elif name.endswith("_bn"):
+            need(name, axis=-1)
         elif name.endswith("_relu"):
             need(name, max_value=None, negative_slope=0.0, threshold=0.0)
         elif name.endswith("_pool"):
