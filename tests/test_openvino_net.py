@@ -111,3 +111,19 @@ def test_weights_of_the_wrong_shape_are_refused(model_file, tmp_path):
     weights, configs = read_unet(model_file)
     assert weights["up4b_conv"][0].shape == (3, 3, 10, 10) and configs["up4b_conv"]["filters"] == 10
     assert set(weights) >= {"input_bn", "down1a_conv", "down1a_bn", "bottleneck_conv3", "probability"}
+
+
+def test_tiles_of_many_sizes_share_one_network_and_a_wrong_size_is_named(model_file):
+    import psutil
+
+    net = OpenVinoUNet(model_file)
+    x = np.random.default_rng(2).uniform(0, 255, (1, 524, 524, 3)).astype(np.float32)
+    first = net(x)
+    proc = psutil.Process()
+    before = proc.memory_info().rss
+    for n in (508, 492, 476, 460, 444, 428):  # a network compiled per shape kept ~80 MB each at these sizes
+        assert net(x[:, :n, :n]).shape == (1, n - 120, n - 120, 1)
+    assert proc.memory_info().rss - before < 150e6
+    np.testing.assert_array_equal(net(x), first)  # the same numbers after other sizes ran
+    with pytest.raises(ValueError, match=r"16k \+ 12 px .* got \(1, 500, 524, 3\)"):
+        net(x[:, :500])
