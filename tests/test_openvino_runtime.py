@@ -50,3 +50,16 @@ def test_predict_runs_the_shipped_unet_without_tensorflow(tmp_path):
     assert "U-Net on OpenVINO on CPU" in proc.stdout + proc.stderr
     mask = read_mask(tmp_path / "out" / "he.steatosis.png")
     assert mask.shape == (400, 450) and 0.01 < mask.mean() < 0.6  # the sample's vacuoles, not nothing or all
+
+
+@needs_openvino
+def test_a_broken_model_file_is_named_not_a_traceback(tmp_path, monkeypatch):
+    import zipfile
+
+    monkeypatch.setattr(card, "nvidia_gpu", lambda: False)
+    monkeypatch.delenv("STEATOSIS_RUNTIME", raising=False)
+    bad = tmp_path / "half.keras"
+    with zipfile.ZipFile(bad, "w") as z:  # a download cut short: the weights are missing
+        z.writestr("config.json", "{}")
+    with pytest.raises(SteatosisError, match="half.keras: cannot read this model"):
+        card.load_network(bad)

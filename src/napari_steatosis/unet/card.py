@@ -68,13 +68,19 @@ def _check_file(path: Path) -> None:
         raise SteatosisError(f"{path}: not a Keras model (a .keras file is a zip archive; this one is not)")
 
 
+def asked_runtime() -> str:
+    """``STEATOSIS_RUNTIME`` as given: auto (also when unset), openvino or keras."""
+    runtime = os.environ.get("STEATOSIS_RUNTIME", "auto").strip().lower() or "auto"
+    if runtime not in RUNTIMES:
+        raise SteatosisError(f"STEATOSIS_RUNTIME={runtime!r}: expected one of {', '.join(RUNTIMES)}")
+    return runtime
+
+
 def chosen_runtime() -> str:
     """What runs the network for prediction: ``STEATOSIS_RUNTIME`` (auto, openvino or keras; default auto).
     Auto is OpenVINO, unless the machine has an NVIDIA GPU (Keras on TensorFlow uses it; OpenVINO's CPU
     plugin would not) or OpenVINO cannot be imported."""
-    runtime = os.environ.get("STEATOSIS_RUNTIME", "auto").strip().lower() or "auto"
-    if runtime not in RUNTIMES:
-        raise SteatosisError(f"STEATOSIS_RUNTIME={runtime!r}: expected one of {', '.join(RUNTIMES)}")
+    runtime = asked_runtime()
     if runtime == "auto":
         from .openvino_net import available  # noqa: PLC0415
 
@@ -102,7 +108,7 @@ def load_network(path: str | os.PathLike):
         try:
             return OpenVinoUNet(path), load_card(path)
         except NotThePaperNet as exc:
-            if os.environ.get("STEATOSIS_RUNTIME", "auto").strip().lower() == "openvino":
+            if asked_runtime() == "openvino":
                 raise SteatosisError(f"{path}: OpenVINO runs only the paper's network here ({exc}); "
                                      "unset STEATOSIS_RUNTIME to let Keras load it") from exc
         except (OSError, KeyError, ValueError) as exc:
