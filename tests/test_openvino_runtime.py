@@ -34,7 +34,7 @@ def test_an_unknown_runtime_is_named(monkeypatch):
 
 
 @needs_openvino
-def test_predict_runs_the_shipped_unet_without_tensorflow(tmp_path):
+def test_predict_runs_the_shipped_unet_without_tensorflow_or_analytics(tmp_path):
     from napari_steatosis.data.images import read_image, read_mask, write_image
     from napari_steatosis.sample import sample_record
 
@@ -43,10 +43,14 @@ def test_predict_runs_the_shipped_unet_without_tensorflow(tmp_path):
     write_image(img, read_image(ds.image_path(rec))[:400, :450])
     code = ("import sys\nfrom napari_steatosis.cli import main\n"
             f"rc = main(['predict', {str(img)!r}, '--out', {str(tmp_path / 'out')!r}])\n"
-            "print('RC', rc, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n")
-    env = {k: v for k, v in __import__("os").environ.items() if k != "STEATOSIS_RUNTIME"}
+            "print('RC', rc, 'tensorflow' in sys.modules, 'keras' in sys.modules, 'openvino_telemetry' in sys.modules)\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("STEATOSIS_RUNTIME", "CI")}
+    env["HOME"] = str(home)  # where OpenVINO's analytics would keep its client id
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
-    assert "RC 0 False False" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+    assert "RC 0 False False False" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+    assert not any(home.iterdir())  # no analytics id written, nothing sent
     assert "U-Net on OpenVINO on CPU" in proc.stdout + proc.stderr
     mask = read_mask(tmp_path / "out" / "he.steatosis.png")
     assert mask.shape == (400, 450) and 0.01 < mask.mean() < 0.6  # the sample's vacuoles, not nothing or all

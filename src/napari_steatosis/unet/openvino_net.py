@@ -33,6 +33,27 @@ import numpy as np
 from .model import BOTTLENECK, DOWN, SKIP_CROP, UP
 
 
+def import_openvino():
+    """``openvino``, imported without its model-conversion tools: ``import openvino`` imports
+    ``openvino.tools.ovc``, which sends a usage event to Intel's analytics unless the user opted out
+    (a consent file in the home folder; no consent asked). A tool run on patients' slides must not
+    call out; the conversion tools are not used here. ``openvino.tools.ovc`` stays importable later
+    for whoever wants it."""
+    import sys  # noqa: PLC0415
+
+    if "openvino" in sys.modules:
+        return sys.modules["openvino"]
+    blocked = "openvino.tools.ovc" not in sys.modules
+    if blocked:
+        sys.modules["openvino.tools.ovc"] = None  # openvino/__init__ catches the ImportError this gives
+    try:
+        import openvino  # noqa: PLC0415
+    finally:
+        if blocked and sys.modules.get("openvino.tools.ovc", 0) is None:
+            del sys.modules["openvino.tools.ovc"]
+    return openvino
+
+
 class NotThePaperNet(ValueError):
     """The file holds some other network: let Keras load it."""
 
@@ -159,7 +180,7 @@ def _check_configs(configs: dict[str, dict]) -> None:
 
 def build_graph(weights: dict[str, list[np.ndarray]], configs: dict[str, dict]):
     """The network as an OpenVINO model: NHWC float32 RGB 0..255 in, NHWC probability out."""
-    import openvino as ov  # noqa: PLC0415
+    ov = import_openvino()
     import openvino.opset13 as ops  # noqa: PLC0415
 
     def const(a):
@@ -230,8 +251,7 @@ class OpenVinoUNet:
     def __init__(self, path: str | Path):
         import threading  # noqa: PLC0415
 
-        import openvino as ov  # noqa: PLC0415
-
+        ov = import_openvino()
         self.path = str(path)
         compiled = ov.Core().compile_model(build_graph(*read_unet(path)), "CPU", CPU_SETTINGS)
         self._request = compiled.create_infer_request()
@@ -250,7 +270,7 @@ class OpenVinoUNet:
 def available() -> bool:
     """Whether OpenVINO can be imported (it is a dependency; a broken install falls back to Keras)."""
     try:
-        import openvino  # noqa: F401, PLC0415
+        import_openvino()
     except Exception:  # noqa: BLE001
         return False
     return True
