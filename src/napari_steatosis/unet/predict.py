@@ -84,7 +84,7 @@ def inference(model) -> Callable:
     """
     from .openvino_net import OpenVinoUNet  # noqa: PLC0415
 
-    if isinstance(model, OpenVinoUNet):  # compiled already, one network per tile shape
+    if isinstance(model, OpenVinoUNet):  # compiled once, for every tile size
         return model
     try:
         return _GRAPHS[model]
