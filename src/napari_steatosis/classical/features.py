@@ -91,7 +91,8 @@ def region_features(c: Candidates, check: Callable[[], None] | None = None) -> t
     boxes = np.zeros((c.n, 4), np.int32)
     regions, parent = c.region_labels()
     region_area = np.bincount(regions.ravel())
-    region_objs = _find_objects(regions, int(parent.max()) if len(parent) else 0)
+    # the white regions' boxes: only where candidates were cut from them (else each is its own region)
+    region_objs = None if c.parent is None else _find_objects(regions, int(parent.max()) if len(parent) else 0)
     gaps: dict[int, tuple[float, float]] = {}
     for i, (r0, r1, c0, c1) in enumerate(objs):
         if check is not None and i % CHECK_EVERY == 0:

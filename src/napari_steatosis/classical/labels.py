@@ -43,8 +43,7 @@ def labels_from_points(labels: np.ndarray, n: int, positive, negative, snap: int
         whole[parent[neg[1:]]] = True
         y[1:][whole[parent] & ~pos[1:]] = 0  # the other pieces of a region marked not fat
     y[pos & ~neg] = 1
-    y[neg & ~pos] = 0
-    y[pos & neg] = -1
+    y[neg & ~pos] = 0  # a piece with both kinds of point stays -1: ambiguous
     return y[1:]
 
 
