@@ -51,6 +51,13 @@ def device_description(model=None) -> str:
         return "OpenVINO on CPU"
     import keras  # noqa: PLC0415
 
+    return f"{keras.backend.backend()} on {keras_device()}"
+
+
+def keras_device() -> str:
+    """The device the Keras backend computes on: "CPU", "GPU (name)", "TPU"..."""
+    import keras  # noqa: PLC0415
+
     backend = keras.backend.backend()
     device = "CPU"
     try:
@@ -70,7 +77,7 @@ def device_description(model=None) -> str:
             device = f"GPU ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "CPU"
     except Exception:  # noqa: BLE001 (a description only)
         pass
-    return f"{backend} on {device}"
+    return device
 
 
 def inference(model) -> Callable:
@@ -79,8 +86,9 @@ def inference(model) -> Callable:
     Eager Keras keeps every layer's output of a call alive until the call ends (~1.1 GB more for
     a 1036 px tile); the graph frees each tensor once used and runs ~20 % faster. The same
     weights and operations: outputs agree to float rounding (~1e-6). One graph per tile shape,
-    made once per model and kept while the model lives. Any other callable (another backend, a test's stand-in)
-    is called as it is.
+    made once per model and kept while the model lives. On JAX or PyTorch, the model's own predict step
+    (compiled by XLA per tile shape; no gradient bookkeeping). Any other callable (a test's stand-in) is called
+    as it is.
     """
     from .openvino_net import OpenVinoUNet  # noqa: PLC0415
 
@@ -92,8 +100,10 @@ def inference(model) -> Callable:
         pass
     import keras  # noqa: PLC0415
 
-    if not (isinstance(model, keras.Model) and keras.backend.backend() == "tensorflow"):
+    if not isinstance(model, keras.Model):
         return lambda x: model(x, training=False)
+    if keras.backend.backend() != "tensorflow":  # JAX: one XLA program per tile shape; PyTorch: no autograd
+        return model.predict_on_batch
     import tensorflow as tf  # noqa: PLC0415
 
     ref = weakref.ref(model)  # the cache must not keep a model alive
