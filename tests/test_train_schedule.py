@@ -22,7 +22,7 @@ def test_time_based_run_from_the_shipped_model(tmp_path, capsys):
     ds = write_sample_dataset(tmp_path / "tiny", patients=3, per_patient=1, size=(200, 240), seed=4, splits=(2, 1, 0))
     out = tmp_path / "m.keras"
     assert main(["train-unet", str(ds.root), "--out", str(out), "--init", "default", "--max-minutes", "5", "--epochs", "2",
-                 "--validate-minutes", "0.02", "--batch-size", "2", "--working-scale", "0.75"]) == 0
+                 "--validate-minutes", "0.02", "--batch-size", "2", "--working-scale", "0.75", "--loader-threads", "2"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     epochs = [x for x in lines if x["event"] == "epoch"]
     assert lines[0]["event"] == "start" and lines[0]["working_scale"] == 0.75
@@ -61,3 +61,25 @@ def test_protocol_script_trains_thresholds_on_val_and_scores_only_test(tmp_path)
     assert {p.name.split(".")[0] for p in (out / "pred").glob("*.steatosis.png")} == test_stems
     assert "recall by true vacuole diameter" in (out / "evaluation.txt").read_text()
     assert (out / "evaluation" / "recall_by_diameter.png").exists() and (out / "model.card.json").exists()
+
+
+def test_patches_are_drawn_by_more_threads_on_an_accelerator(monkeypatch):
+    import numpy as np
+
+    from napari_steatosis.unet import predict, train
+    from napari_steatosis.unet.patches import PatchSampler
+
+    rgb = np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8)
+    sampler = PatchSampler([train.prepare_image(rgb)], [np.zeros((300, 300), bool)])
+    batches = train._make_dataset_class()
+    assert train.loader_threads() == 1 and batches(sampler, 2, 3, 0).workers == 1  # this CPU: the net's cores
+    monkeypatch.setattr(predict, "keras_device", lambda: "GPU (Fake 0)")
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert train.loader_threads() == 8 and batches(sampler, 2, 3, 0).workers == 8
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert train.loader_threads() == 3 and batches(sampler, 2, 3, 0, threads=2).workers == 2  # asked for
+    # each batch from its own seeded generator: the same batch whichever thread draws it, in whatever order
+    b = batches(sampler, 2, 3, 0)
+    x1, _ = b[1]
+    b[2]
+    np.testing.assert_array_equal(b[1][0], x1)

@@ -296,7 +296,7 @@ def cmd_train_unet(a) -> int:
                       lr=a.lr, lr_grid=a.lr_grid, max_minutes=a.max_minutes, seed=a.seed, init=a.init,
                       patience=a.patience, grid_steps=a.grid_steps, note=a.note, loss=a.loss,
                       validate_minutes=a.validate_minutes, working_scale=a.working_scale,
-                      augment=not a.no_augment)
+                      augment=not a.no_augment, loader_threads=a.loader_threads)
     card = train_unet(dataset, a.out, cfg)
     if card is None:
         print(f"cancelled before the first validated epoch; {a.out} was not written", file=sys.stderr)
@@ -554,6 +554,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--patches-per-image", type=_positive_int,
                    help="size epochs by patches instead: this many 268 px patches per training image")
     s.add_argument("--batch-size", type=_positive_int, default=8, help="patches per step (default: %(default)s)")
+    s.add_argument("--loader-threads", type=_positive_int,
+                   help="threads drawing training patches (default: 1 on a CPU; beside a GPU up to 8, one per core)")
     s.add_argument("--lr", type=_positive_float, help="peak learning rate of the warm-up + cosine schedule "
                                                       "(default: 2e-3 from scratch, 5e-4 with --init)")
     s.add_argument("--lr-grid", type=_floats, default=(),

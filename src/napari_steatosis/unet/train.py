@@ -56,6 +56,7 @@ class TrainConfig:
     patches_per_image: int | None = None  # None: epochs of validate_minutes
     validate_minutes: float = 2.5
     batch_size: int = 8
+    loader_threads: int | None = None  # threads drawing patches; None: loader_threads()
     lr: float | None = None  # peak learning rate; None: PEAK_LR, or PEAK_LR_FINE_TUNE with init
     lr_grid: tuple[float, ...] = ()
     grid_steps: int = 40
@@ -261,12 +262,25 @@ def _val_loss(probs, masks) -> float:
     return tot / max(n, 1)
 
 
+def loader_threads() -> int:
+    """Threads that draw training patches. On a CPU one (the cores are the network's). Beside a GPU the
+    network outruns one thread's sampling (~200 augmented patches/s on an H200 machine's cores, the network
+    alone ~630/s at batch 8), so up to eight: 1/2/4/8/16 threads drew 203/408/698/756/576 patches/s on 16
+    cores (benchmarks/bench_unet.py). Each batch is drawn from its own seeded generator: the same batches,
+    in the same order, whatever the count."""
+    import os  # noqa: PLC0415
+
+    from .predict import keras_device  # noqa: PLC0415
+
+    return 1 if keras_device() == "CPU" else min(8, os.cpu_count() or 1)
+
+
 def _make_dataset_class():
     import keras  # noqa: PLC0415
 
     class PatchBatches(keras.utils.PyDataset):
-        def __init__(self, sampler: PatchSampler, batch_size: int, steps: int, seed: int):
-            super().__init__(workers=1, use_multiprocessing=False)
+        def __init__(self, sampler: PatchSampler, batch_size: int, steps: int, seed: int, threads: int | None = None):
+            super().__init__(workers=threads or loader_threads(), use_multiprocessing=False)
             self.sampler, self.batch_size, self.steps, self.seed = sampler, batch_size, steps, seed
             self.epoch = 0
 
@@ -392,7 +406,8 @@ def train_unet(
             for cand in cfg.lr_grid:
                 keras.utils.set_random_seed(cfg.seed)
                 m = fresh_model(cand)
-                m.fit(Batches(sampler, cfg.batch_size, cfg.grid_steps, cfg.seed + 1), epochs=1, verbose=0)
+                m.fit(Batches(sampler, cfg.batch_size, cfg.grid_steps, cfg.seed + 1, cfg.loader_threads), epochs=1,
+                      verbose=0)
                 thr, jac, vloss = validate(m)
                 scores.append(jac)
                 emit(dict(event="lr_grid", lr=cand, val_jaccard=round(jac, 4), val_loss=round(vloss, 4),
@@ -406,7 +421,7 @@ def train_unet(
             model = fresh_model(peak)
         else:
             model.compile(optimizer=keras.optimizers.Nadam(learning_rate=peak), loss=loss_fn)
-        data = Batches(sampler, cfg.batch_size, steps, cfg.seed)
+        data = Batches(sampler, cfg.batch_size, steps, cfg.seed, cfg.loader_threads)
         stale = 0
         for epoch in range(1, cfg.epochs + 1):
             if out_of_time():
