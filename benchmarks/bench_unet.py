@@ -1,9 +1,14 @@
 """U-Net throughput: our large overlapping tiles against the paper's 268/148 sliding window.
 
-Run: python benchmarks/bench_unet.py [--size 4096] [--model M.keras]
+Run: python benchmarks/bench_unet.py [--size 4096] [--model M.keras] [--train-batch 8,32] [--warm-full]
 Prints, all measured in this run on this machine: inference Mpx/s with our tiling and with the
-paper's window and their ratio, peak resident memory of each, training patches/s, the float32
-matmul rate of numpy here, and the share of it that inference and training reach.
+paper's window and their ratio, peak resident memory of each, training patches/s (with the patch
+sampling as train-unet does it, and the network's steps alone), the float32 matmul rate of numpy
+here, and the share of it that inference and training reach.
+
+The Keras backend is KERAS_BACKEND's (tensorflow, jax or torch); it runs on a GPU when the backend
+sees one (benchmarks/bench_gpu.sh runs this on each). ``--warm-full`` runs the whole image once
+before it is timed: XLA (JAX) compiles one program per tile shape, seconds that a long run pays once.
 """
 
 from __future__ import annotations
@@ -63,6 +68,8 @@ def main():
     ap.add_argument("--size", type=int, default=4096)
     ap.add_argument("--model", help="a .keras model (default: the shipped one)")
     ap.add_argument("--train-steps", type=int, default=6)
+    ap.add_argument("--train-batch", default="8", help="batch sizes to time training at, e.g. 8,32")
+    ap.add_argument("--warm-full", action="store_true", help="warm up on the whole image, not a corner")
     a = ap.parse_args()
     import keras
 
@@ -83,8 +90,9 @@ def main():
     print(f"U-Net on {device_description()}; image {a.size}x{a.size} ({mpx:.1f} Mpx); "
           f"numpy float32 matmul here: {gflops:.0f} GFLOP/s")
 
-    predict_probability(model, rgb[:600, :600])  # warm up both tile shapes
-    predict_probability(model, rgb[:600, :600], tile=268, context=0)
+    warm = rgb if a.warm_full else rgb[:600, :600]  # the tile shapes the timed run uses, or a corner's
+    predict_probability(model, warm)
+    predict_probability(model, warm, tile=268, context=0)
     results = {}
     for name, tile_size, context in (("ours: 1036 tiles, 16 px overlap", 1036, 16),
                                      ("paper: 268 -> 148 sliding window", 268, 0)):
@@ -98,21 +106,44 @@ def main():
     ours, paper = results.values()
     print(f"  speed-up of our tiling over the paper's window: {ours / paper:.2f}x")
 
+    from napari_steatosis.unet.train import loader_threads
+
     train_img = prepare_image(tile.rgb)
-    sampler = PatchSampler([train_img], [tile.steatosis])
-    net = build_unet()
-    net.compile(optimizer=keras.optimizers.Nadam(1e-3), loss=soft_dice_bce)
-    x, y = sampler.batch(np.random.default_rng(0), 8)
-    net.train_on_batch(x, y)
-    t0 = time.perf_counter()
-    for k in range(a.train_steps):
-        x, y = sampler.batch(np.random.default_rng(k + 1), 8)
-        net.train_on_batch(x, y)
-    secs = time.perf_counter() - t0
-    rate = 8 * a.train_steps / secs
+    sampler = PatchSampler([train_img], [tile.steatosis], white_fraction=0.2, augment=True)  # as train-unet
     train_flops = 3 * conv_flops(268)  # forward + backward ~ 3x forward
-    print(f"  training (268 patches, batch 8, sampling included): {rate:.1f} patches/s  "
-          f"{rate * train_flops / 1e9:5.0f} GFLOP/s = {100 * rate * train_flops / 1e9 / gflops:4.1f} % of matmul")
+    print(f"  training, 268 px patches ({loader_threads()} sampling thread(s) in train-unet here):")
+    for batch in (int(b) for b in a.train_batch.split(",")):
+        net = build_unet()
+        net.compile(optimizer=keras.optimizers.Nadam(1e-3), loss=soft_dice_bce)
+        x, y = sampler.batch(np.random.default_rng(0), batch)
+        net.train_on_batch(x, y)  # compiles
+        t0 = time.perf_counter()
+        for k in range(a.train_steps):
+            x, y = sampler.batch(np.random.default_rng(k + 1), batch)
+            net.train_on_batch(x, y)
+        sampled = batch * a.train_steps / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for k in range(a.train_steps):
+            net.train_on_batch(x, y)
+        alone = batch * a.train_steps / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for k in range(a.train_steps):
+            sampler.batch(np.random.default_rng(k + 1), batch)
+        sampling = batch * a.train_steps / (time.perf_counter() - t0)
+        print(f"    batch {batch:3d}: {sampled:7.1f} patches/s sampling on the same thread, network alone "
+              f"{alone:7.1f} ({alone * train_flops / 1e9:6.0f} GFLOP/s = {100 * alone * train_flops / 1e9 / gflops:5.1f} "
+              f"% of numpy's matmul), one thread's sampling alone {sampling:6.1f}")
+    from concurrent.futures import ThreadPoolExecutor
+
+    rates = {}
+    for threads in sorted({1, 2, 4, 8, os.cpu_count() or 1}):  # what train-unet's loader threads can feed
+        n = 16 * threads
+        with ThreadPoolExecutor(threads) as pool:
+            t0 = time.perf_counter()
+            list(pool.map(lambda k: sampler.batch(np.random.default_rng(k), 8), range(n)))
+            rates[threads] = 8 * n / (time.perf_counter() - t0)
+    print("  patch sampling (batches of 8, augmented) by threads: "
+          + ", ".join(f"{t}: {r:.0f}/s ({r / rates[1]:.2f}x)" for t, r in rates.items()))
 
 
 if __name__ == "__main__":
