@@ -182,3 +182,23 @@ def test_a_file_that_is_not_a_model_is_refused_before_keras_is_imported(files):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["2", "False"], (out.stdout, out.stderr)
     assert "junk.keras: not a Keras model" in out.stderr
+
+
+@pytest.mark.parametrize("backend, named", [("bogus", "Unable to import backend : bogus"),
+                                            ("torch", "No module named 'torch'")])
+def test_a_keras_backend_that_cannot_load_is_one_line(tmp_path, backend, named):
+    """KERAS_BACKEND set to a backend that is misspelt or not installed: exit 2 and a line naming it."""
+    import importlib.util
+
+    from napari_steatosis.data.synthetic import write_sample_dataset
+
+    if backend == "torch" and importlib.util.find_spec("torch") is not None:
+        pytest.skip("PyTorch is installed here: that backend loads")
+
+    ds = write_sample_dataset(tmp_path / "ds", patients=2, per_patient=1, size=(120, 140), seed=1)
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    out = subprocess.run([sys.executable, "-m", "napari_steatosis.cli", "train-unet", str(ds.root), "--out",
+                          str(tmp_path / "m.keras")], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert f"KERAS_BACKEND={backend}: Keras cannot run on it ({named})" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -41,12 +41,11 @@ def quiet_tensorflow() -> None:
         try:
             saved = os.dup(2)
         except OSError:  # no stderr at all: nothing to keep clean
-            import keras  # noqa: F401, PLC0415
-
+            _import_keras()
             return
         os.dup2(caught.fileno(), 2)
         try:
-            import keras  # noqa: F401, PLC0415
+            _import_keras()
         finally:
             os.dup2(saved, 2)
             os.close(saved)
@@ -54,6 +53,23 @@ def quiet_tensorflow() -> None:
             kept = [ln for ln in caught.read().decode(errors="replace").splitlines() if not _STARTUP_NOISE.match(ln)]
             if kept:
                 print("\n".join(kept), file=sys.stderr)
+
+
+def _import_keras() -> None:
+    """Import Keras; a backend that KERAS_BACKEND names but cannot load (not installed, misspelt) is
+    one line that names it, not Keras's traceback."""
+    import os
+
+    try:
+        import keras  # noqa: F401, PLC0415
+    except (ImportError, ValueError) as e:
+        backend = os.environ.get("KERAS_BACKEND")
+        if not backend:
+            raise
+        from ..errors import SteatosisError  # noqa: PLC0415
+
+        raise SteatosisError(f"KERAS_BACKEND={backend}: Keras cannot run on it ({e}); install it "
+                             "(tensorflow, jax or torch) or unset KERAS_BACKEND for TensorFlow") from None
 
 
 def __getattr__(name):
