@@ -80,16 +80,31 @@ def _with_config(src, dst, edit):
     return dst
 
 
+def _set(name, **values):
+    def edit(config):
+        layer = next(la for la in config["config"]["layers"] if la["config"]["name"] == name)
+        layer["config"].update(values)
+    return edit
+
+
+# same layers and arrays, one setting changed: OpenVINO's graph would compute something else, silently
+@pytest.mark.parametrize("name, values, said", [
+    ("down2a_conv", dict(dilation_rate=[2, 2]), "down2a_conv: dilation_rate"),
+    ("up1a_relu", dict(negative_slope=0.1), "up1a_relu: negative_slope"),  # a leaky ReLU
+    ("down3b_relu", dict(max_value=6.0), "down3b_relu: max_value"),
+    ("up2_crop", dict(cropping=[[5, 5], [5, 5]]), "up2_crop: cropping"),
+    ("down1_pool", dict(pool_size=[3, 3]), "down1_pool: pool_size"),
+    ("up3_upsample", dict(interpolation="bilinear"), "up3_upsample: interpolation"),
+])
+def test_settings_that_are_not_the_papers_are_refused(model_file, tmp_path, name, values, said):
+    with pytest.raises(NotThePaperNet, match=said):
+        read_unet(_with_config(model_file, tmp_path / "other.keras", _set(name, **values)))
+
+
 def test_a_network_that_is_not_the_papers_is_left_to_keras(model_file, tmp_path, monkeypatch):
     import keras
 
-    def dilate(config):  # same layers, one convolution dilated: OpenVINO's graph would compute something else
-        layer = next(la for la in config["config"]["layers"] if la["config"]["name"] == "down2a_conv")
-        layer["config"]["dilation_rate"] = [2, 2]
-
-    other = _with_config(model_file, tmp_path / "dilated.keras", dilate)
-    with pytest.raises(NotThePaperNet, match="down2a_conv: dilation_rate"):
-        read_unet(other)
+    other = _with_config(model_file, tmp_path / "dilated.keras", _set("down2a_conv", dilation_rate=[2, 2]))
     net, _ = load_network(other)
     assert isinstance(net, keras.Model)  # auto: Keras loads it
     monkeypatch.setenv("STEATOSIS_RUNTIME", "openvino")
@@ -127,3 +142,20 @@ def test_tiles_of_many_sizes_share_one_network_and_a_wrong_size_is_named(model_f
     np.testing.assert_array_equal(net(x), first)  # the same numbers after other sizes ran
     with pytest.raises(ValueError, match=r"16k \+ 12 px .* got \(1, 500, 524, 3\)"):
         net(x[:, :500])
+    with pytest.raises(ValueError, match=r"got \(1, 524, 500, 3\)"):  # the width too
+        net(x[:, :, :500])
+
+
+def test_calls_from_several_threads_take_turns(model_file):
+    """The napari worker and a slide's block threads may share one network: its one request must not be
+    run twice at once (OpenVINO refuses a busy request, or the outputs would mix)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    net = OpenVinoUNet(model_file)
+    xs = [np.random.default_rng(k).uniform(0, 255, (1, 268 + 16 * (k % 3), 268, 3)).astype(np.float32)
+          for k in range(12)]
+    alone = [net(x) for x in xs]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(net, xs))
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(a, b)
