@@ -83,3 +83,25 @@ def test_patches_are_drawn_by_more_threads_on_an_accelerator(monkeypatch):
     x1, _ = b[1]
     b[2]
     np.testing.assert_array_equal(b[1][0], x1)
+
+
+def test_train_unet_runs_on_jax(tmp_path):
+    """The GPU path (KERAS_BACKEND=jax, as on a machine without TensorFlow): training, its validation and
+    the saved model, run through the CLI in a process of its own, which never imports TensorFlow."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax")
+    ds = write_sample_dataset(tmp_path / "tiny", patients=3, per_patient=1, size=(200, 240), seed=4, splits=(2, 1, 0))
+    out = tmp_path / "jax.keras"
+    code = ("import sys; from napari_steatosis.cli import main; "
+            f"rc = main(['train-unet', {str(ds.root)!r}, '--out', {str(out)!r}, '--max-minutes', '2', '--epochs', '1', "
+            "'--validate-minutes', '0.02', '--batch-size', '2', '--working-scale', '0.75', '--loader-threads', '2']); "
+            "print('TF', 'tensorflow' in sys.modules); sys.exit(rc)")
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
+    assert lines[0]["event"] == "start" and lines[0]["backend"] == "jax"
+    assert lines[-1]["event"] == "done" and out.exists()
+    assert "TF False" in proc.stdout

@@ -262,6 +262,23 @@ def _val_loss(probs, masks) -> float:
     return tot / max(n, 1)
 
 
+def set_seed(seed: int) -> None:
+    """``keras.utils.set_random_seed``, without TensorFlow on the JAX and PyTorch backends: Keras's own
+    imports TensorFlow whenever it is installed (to seed tf.data, which training here does not use) —
+    seconds of start-up and, beside a GPU, a second framework on it next to JAX's."""
+    import keras  # noqa: PLC0415
+
+    if keras.backend.backend() != "tensorflow":
+        try:
+            from keras.src.utils import module_utils  # noqa: PLC0415 (Keras's lazy TensorFlow)
+
+            if module_utils.tensorflow.module is None:  # not imported by anything yet: Keras sees it absent
+                module_utils.tensorflow._available = False
+        except (ImportError, AttributeError):  # another Keras: its own way, TensorFlow and all
+            pass
+    keras.utils.set_random_seed(seed)
+
+
 def loader_threads() -> int:
     """Threads that draw training patches. On a CPU one (the cores are the network's). Beside a GPU the
     network outruns one thread's sampling (~200 augmented patches/s on an H200 machine's cores, the network
@@ -337,7 +354,7 @@ def train_unet(
     peak = cfg.lr or (PEAK_LR_FINE_TUNE if cfg.init else PEAK_LR)
     loss_fn, loss_name = LOSSES[cfg.loss]
     Batches = _make_dataset_class()
-    keras.utils.set_random_seed(cfg.seed)
+    set_seed(cfg.seed)
 
     def fresh_model(lr):
         if cfg.init:
@@ -404,7 +421,7 @@ def train_unet(
         if len(cfg.lr_grid) > 1:  # the old way, on request: short runs scored on the validation split
             scores = []
             for cand in cfg.lr_grid:
-                keras.utils.set_random_seed(cfg.seed)
+                set_seed(cfg.seed)
                 m = fresh_model(cand)
                 m.fit(Batches(sampler, cfg.batch_size, cfg.grid_steps, cfg.seed + 1, cfg.loader_threads), epochs=1,
                       verbose=0)
@@ -415,7 +432,7 @@ def train_unet(
             peak = chosen_lr = cfg.lr_grid[int(np.argmax(scores))]
         elif len(cfg.lr_grid) == 1:
             peak = chosen_lr = cfg.lr_grid[0]
-        keras.utils.set_random_seed(cfg.seed)
+        set_seed(cfg.seed)
         model = init_model if init_model is not None and len(cfg.lr_grid) <= 1 else None
         if model is None:
             model = fresh_model(peak)
