@@ -29,9 +29,12 @@ case "$module" in
   classical/white)    tests=(tests/test_classical_white.py tests/test_classical_white_levels.py) ;;
   classical/features) tests=(tests/test_classical_features.py tests/test_classical.py -k "features or hu_moments or merged_vacuoles") ;;
   classical/*)        tests=(tests/test_classical.py -k "not widget and not cli and not options") ;;
+  unet/complete)      tests=(tests/test_complete.py) ;;
+  stain)              tests=(tests/test_stain.py) ;;
+  magnification)      tests=(tests/test_magnification.py) ;;
   data/dataset)       tests=(tests/test_dataset_io.py) ;;
   data/atomic)        tests=(tests/test_dataset_io.py) ;;
-  *) echo "usage: bash scripts/mutation.sh MODULE  (preprocess, fibrosis, measure, unet/predict, classical/NAME, data/dataset, data/atomic)" >&2
+  *) echo "usage: bash scripts/mutation.sh MODULE  (preprocess, fibrosis, measure, stain, magnification, unet/predict, unet/complete, classical/NAME, data/dataset, data/atomic)" >&2
      exit 2 ;;
 esac
 src="src/napari_steatosis/$module.py"
@@ -53,6 +56,8 @@ else
   rm -rf "$work/src" "$work/tests" "$work/mutants" "$work/sample_data" "$work/generated"
   cp -r src tests sample_data "$work/"
 fi
+# the tests that read ../shared/real-tiles find them from the mutants' copy too (else they skip)
+[ -d ../shared ] && ln -sfn "$(cd ../shared && pwd)" "$work/shared"
 find "$work" -name __pycache__ -prune -exec rm -rf {} +
 
 # pytest arguments as a TOML list
