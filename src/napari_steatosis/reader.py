@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .data.slides import is_slide, open_slide
+from .data.slides import PixelSizeWarning, is_slide, open_slide
 
 RESULT_KINDS = ("steatosis", "fibrosis")
 
@@ -33,8 +33,8 @@ def slide_layer_data(path: str | os.PathLike) -> list[tuple]:
     import warnings  # noqa: PLC0415
 
     path = Path(path)
-    with warnings.catch_warnings():  # the layer shows it: no scale bar in µm
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings():  # the layer shows a missing pixel size (no scale bar in µm); other warnings pass
+        warnings.simplefilter("ignore", PixelSizeWarning)
         slide = open_slide(path)
     levels = slide.dask_levels()
     meta = dict(steatosis_slide=str(path), pixel_size_um=slide.mpp, slide=slide)

@@ -21,7 +21,12 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MASK_SUFFIXES = (".png", ".tif", ".tiff")
 
 
-def _load_raw(path: Path) -> np.ndarray:
+BIT_DEPTHS = (8, 10, 12, 14, 16)  # what cameras write into 16-bit files, smallest first
+ALPHA_SAMPLES = (1, 2)  # TIFF ExtraSamples: associated (premultiplied) and unassociated alpha
+
+
+def _load_raw(path: Path) -> tuple[np.ndarray, int | None]:
+    """The file's pixels, and the bits per sample its header states (TIFF only, else None)."""
     if not path.exists():
         raise DatasetError(f"{path}: file not found")
     if not path.is_file():
@@ -31,11 +36,15 @@ def _load_raw(path: Path) -> np.ndarray:
     suffix = path.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
         raise DatasetError(f"{path}: unsupported image type {suffix!r} (use one of {', '.join(IMAGE_SUFFIXES)})")
+    bits = None
     try:
         if suffix in (".tif", ".tiff"):
-            arr = tifffile.imread(path)
+            arr, bits = _read_tiff(path)
         else:
-            arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            # JPEG: turned upright by its EXIF Orientation, as every photo viewer shows it (cv2 applies the
+            # tag unless told IMREAD_UNCHANGED); PNG: as stored, 16 bits and alpha kept
+            flags = cv2.IMREAD_ANYCOLOR if suffix in (".jpg", ".jpeg") else cv2.IMREAD_UNCHANGED
+            arr = cv2.imread(str(path), flags)
             if arr is None:
                 raise ValueError("OpenCV could not decode it")
             if arr.ndim == 3 and arr.shape[2] == 3:
@@ -49,17 +58,89 @@ def _load_raw(path: Path) -> np.ndarray:
     arr = np.asarray(arr)
     if arr.size == 0:
         raise DatasetError(f"{path}: image has no pixels")
-    return arr
+    return arr, bits
 
 
-def _to_uint8(arr: np.ndarray, path: Path) -> np.ndarray:
+def _read_tiff(path: Path) -> tuple[np.ndarray, int | None]:
+    """One RGB (or grey) image out of a TIFF, decoded by what its tags say; a stack is refused by name."""
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]  # a second series is another image (or a thumbnail): said, not read
+        if len(tif.series) > 1:
+            warnings.warn(f"{path}: the TIFF holds {len(tif.series)} images; reading the first "
+                          f"({'x'.join(map(str, series.shape))}, axes {series.axes})", ImageConversionWarning,
+                          stacklevel=4)
+        page = series.keyframe
+        dims = dict(zip(series.axes, series.shape))
+        planes = [f"{a}={n}" for a, n in dims.items() if a not in "YXS" and n > 1
+                  and not (a == "C" and n in (3, 4) and "S" not in dims)]  # (3, H, W): planar RGB, one image
+        if planes:
+            kind = "an ImageJ hyperstack" if tif.is_imagej else "a stack"
+            raise DatasetError(f"{path}: {kind} of several images ({', '.join(planes)}; axes {series.axes}); "
+                               "save the one image to measure as its own RGB TIFF (Fiji: Image > Duplicate)")
+        photometric = int(page.photometric)
+        if photometric == 5:
+            raise DatasetError(f"{path}: a CMYK (print) TIFF; save it as RGB to measure it")
+        if photometric == 6 and int(page.compression) not in (6, 7):  # tifffile decodes YCbCr only inside JPEG
+            raise DatasetError(f"{path}: an uncompressed YCbCr TIFF, which is not decoded here; save it as RGB")
+        if photometric not in (0, 1, 2, 3, 6):
+            raise DatasetError(f"{path}: a TIFF of photometric {page.photometric.name}, not RGB or grey; "
+                               "save it as RGB")
+        arr = np.squeeze(series.asarray())
+        bits = int(page.bitspersample)
+        if photometric == 0 and arr.dtype == bool:  # MINISWHITE: 0 is white
+            arr = ~arr
+        elif photometric == 0:
+            arr = (np.iinfo(arr.dtype).max if bits >= 8 * arr.itemsize else 2**bits - 1) - arr
+        elif photometric == 3:  # palette: indices into a 16-bit colour map
+            arr = (np.moveaxis(page.colormap, 0, -1)[arr] // 257).astype(np.uint8)
+        extras = tuple(int(e) for e in page.extrasamples)
+        if extras and arr.ndim == 3 and arr.shape[-1] > 3:
+            arr = _drop_extra_samples(arr, extras, path)
+    return arr, bits
+
+
+def _drop_extra_samples(arr: np.ndarray, extras: tuple, path: Path) -> np.ndarray:
+    """RGB + ExtraSamples: alpha stays (composited later); an unspecified channel is not alpha and is dropped."""
+    colour = arr.shape[-1] - len(extras)
+    if extras[0] == 1:  # associated alpha: colours premultiplied, shown over white glass here
+        top = float(np.iinfo(arr.dtype).max) if np.issubdtype(arr.dtype, np.integer) else 1.0
+        alpha = arr[..., colour:colour + 1].astype(np.float32) / top
+        warnings.warn(f"{path}: RGBA image converted to RGB (transparent pixels shown as white glass)",
+                      ImageConversionWarning, stacklevel=5)
+        return np.clip(arr[..., :colour] + top * (1 - alpha) + (0.5 if top > 1 else 0), 0, top).astype(arr.dtype)
+    if extras[0] == 2:
+        return arr[..., :colour + 1]
+    warnings.warn(f"{path}: {len(extras)} extra channel(s) beside RGB (not alpha) ignored", ImageConversionWarning,
+                  stacklevel=5)
+    return arr[..., :colour]
+
+
+def _uint16_to_uint8(arr: np.ndarray, path: Path, bits: int | None) -> np.ndarray:
+    """A 16-bit file often holds 10-, 12- or 14-bit camera data: scaled by 65535 it turns near-black
+    and every colour threshold measures the wrong thing. The range is the bits the TIFF states when under
+    16, else the smallest of ``BIT_DEPTHS`` that holds the brightest value (brightfield glass is near the
+    top of the camera's range, so a brightfield image that never passes 4095 is 12-bit data, not a
+    very dark 16-bit one). Said once, naming the file and the rule."""
+    top = int(arr.max())
+    if bits is not None and bits < 16:
+        why = f"the TIFF states {bits} bits per sample"
+    else:
+        bits = next(b for b in BIT_DEPTHS if top < 2**b)
+        why = (f"its brightest value is {top}: read as {bits}-bit camera data (a 16-bit scale would make it "
+               "near-black)" if bits < 16 else "")
+    full = 2**bits - 1
+    warnings.warn(f"{path}: 16-bit image scaled to 8 bits from 0..{full}" + (f" ({why})" if why else ""),
+                  ImageConversionWarning, stacklevel=4)
+    return ((np.minimum(arr, full).astype(np.uint32) * 255 + full // 2) // full).astype(np.uint8)
+
+
+def _to_uint8(arr: np.ndarray, path: Path, bits: int | None = None) -> np.ndarray:
     if arr.dtype == np.uint8:
         return arr
     if arr.dtype == bool:
         return arr.astype(np.uint8) * 255
     if arr.dtype == np.uint16:
-        warnings.warn(f"{path}: 16-bit image scaled to 8 bits", ImageConversionWarning, stacklevel=3)
-        return (arr.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+        return _uint16_to_uint8(arr, path, bits)
     if np.issubdtype(arr.dtype, np.floating):
         if not np.isfinite(arr).all():
             raise DatasetError(f"{path}: image contains NaN or infinite values")
@@ -73,13 +154,15 @@ def _to_uint8(arr: np.ndarray, path: Path) -> np.ndarray:
     raise DatasetError(f"{path}: unsupported pixel type {arr.dtype}")
 
 
-def to_rgb(arr: np.ndarray, name: str | os.PathLike = "image") -> np.ndarray:
-    """Bring an array to ``(H, W, 3) uint8`` RGB, warning about each conversion made."""
+def to_rgb(arr: np.ndarray, name: str | os.PathLike = "image", bits: int | None = None) -> np.ndarray:
+    """Bring an array to ``(H, W, 3) uint8`` RGB, warning about each conversion made.
+
+    ``bits``: the bits per sample the file states, for 16-bit arrays holding fewer (see ``_uint16_to_uint8``)."""
     path = Path(name)
     arr = np.asarray(arr)
     if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
         arr = np.moveaxis(arr, 0, -1)  # channels-first TIFF
-    arr = _to_uint8(arr, path)
+    arr = _to_uint8(arr, path, bits)
     if arr.ndim == 2:
         warnings.warn(f"{path}: grey-scale image converted to RGB", ImageConversionWarning, stacklevel=2)
         return np.repeat(arr[:, :, None], 3, axis=2)
@@ -105,7 +188,8 @@ def to_rgb(arr: np.ndarray, name: str | os.PathLike = "image") -> np.ndarray:
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as ``(H, W, 3) uint8`` RGB."""
     path = Path(path)
-    return to_rgb(_load_raw(path), path)
+    arr, bits = _load_raw(path)
+    return to_rgb(arr, path, bits)
 
 
 def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -116,7 +200,7 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
     path = Path(path)
     if path.suffix.lower() not in MASK_SUFFIXES:
         raise DatasetError(f"{path}: masks must be .png or .tif, not {path.suffix!r}")
-    arr = _load_raw(path)
+    arr, _ = _load_raw(path)
     if arr.ndim == 3:
         if arr.shape[2] in (3, 4) and all(np.array_equal(arr[:, :, 0], arr[:, :, c]) for c in (1, 2)):
             arr = arr[:, :, 0]

@@ -183,14 +183,30 @@ class _RGBView:
         return out[(Ellipsis, key[2])] if key[2] != slice(None) else out
 
 
-def _largest_series(tif):
+_SAID: set = set()  # slides whose several images were already named
+
+
+def _largest_series(tif, path: Path):
     def area(s):
         d = dict(zip(s.axes, s.shape))
         return d.get("Y", 0) * d.get("X", 0)
 
-    skip = {"label", "macro", "thumbnail", "overview"}
-    series = [s for s in tif.series if (s.name or "").lower() not in skip] or list(tif.series)
-    return max(series, key=area)
+    series = [s for s in tif.series if not _is_side_image(s)] or list(tif.series)
+    chosen = max(series, key=area)
+    others = [s for s in series if s is not chosen]
+    if tif.is_ome and others and str(path) not in _SAID:  # several scenes or fields in one OME-TIFF: one is measured
+        _SAID.add(str(path))  # once per slide, not at every block's opening
+        h, w = (dict(zip(chosen.axes, chosen.shape))[a] for a in "YX")
+        warnings.warn(f"{path}: the OME-TIFF holds {len(series)} images; reading the largest, "
+                      f"{chosen.name or 'series ' + str(chosen.index)} ({w}x{h} px); save each image to measure "
+                      "as its own file", ImageConversionWarning, stacklevel=4)
+    return chosen
+
+
+def _is_side_image(series) -> bool:
+    """A scanner's label, macro or thumbnail picture beside the slide (``Label``, ``macro image``...)."""
+    name = (series.name or "").lower()
+    return any(k in name for k in ("label", "macro", "thumbnail", "overview"))
 
 
 def _plausible(mpp: float | None) -> float | None:
@@ -237,7 +253,7 @@ def _open_tiff(path: Path) -> Slide:
     except Exception as exc:  # noqa: BLE001
         raise DatasetError(f"{path}: not a readable TIFF slide ({exc})") from exc
     try:
-        series = _largest_series(tif)
+        series = _largest_series(tif, path)
         if "Y" not in series.axes or "X" not in series.axes:
             raise DatasetError(f"{path}: no 2-D image in this file (axes {series.axes})")
         levels = []

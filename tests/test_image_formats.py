@@ -1,0 +1,184 @@
+"""The images labs actually hand the tool: phone JPEGs with an EXIF orientation, 12-/14-bit camera data in
+16-bit TIFFs, and TIFFs that are not simple RGB. Each is read right or refused with one line naming the file."""
+
+import csv
+import os
+import re
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image, ImageOps
+
+from napari_steatosis.cli import main
+from napari_steatosis.data import read_image
+from napari_steatosis.data.slides import open_slide
+from napari_steatosis.errors import DatasetError, ImageConversionWarning
+
+TILES = Path(os.environ.get("STEATOSIS_REAL_TILES", Path(__file__).resolve().parents[2] / "shared" / "real-tiles"))
+RED = (200, 30, 30)
+
+
+def phone_jpeg(path: Path, orientation: int) -> np.ndarray:
+    """A 40x60 JPEG (as stored) with a red block near its stored top-right and an EXIF Orientation tag."""
+    stored = np.full((40, 60, 3), 235, np.uint8)
+    stored[2:14, 40:56] = RED
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(stored).save(path, exif=exif.tobytes(), quality=95)
+    return stored
+
+
+def rgb_tile(h=64, w=80) -> np.ndarray:
+    """Stained-looking colours without the real tiles: pink tissue, white holes, a blue band."""
+    rgb = np.full((h, w, 3), (220, 150, 190), np.uint8)
+    rgb[10:25, 10:30] = 250
+    rgb[40:50] = (60, 80, 200)
+    return rgb
+
+
+def read_quietly(path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rgb = read_image(path)
+    return rgb, [str(w.message) for w in caught if issubclass(w.category, ImageConversionWarning)]
+
+
+# ------------------------------------------------------------------ EXIF orientation
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_a_phone_jpeg_is_read_upright_as_photo_viewers_show_it(tmp_path, orientation):
+    phone_jpeg(tmp_path / "phone.jpg", orientation)
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "phone.jpg")).convert("RGB"))
+    rgb, _ = read_quietly(tmp_path / "phone.jpg")
+    assert rgb.shape == upright.shape
+    assert np.abs(rgb.astype(int) - upright).max() <= 2  # the same decoder's rounding
+
+
+def test_the_command_line_writes_a_phone_jpeg_mask_in_the_upright_frame(tmp_path, capsys):
+    phone_jpeg(tmp_path / "phone.jpg", 6)  # stored 40 tall x 60 wide; upright 60 x 40
+    assert main(["fibrosis", str(tmp_path / "phone.jpg"), "--out", str(tmp_path / "out")]) == 0
+    mask = cv2.imread(str(tmp_path / "out" / "phone.fibrosis.png"), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (60, 40)
+
+
+# ------------------------------------------------------------------ 12- and 14-bit camera data in 16 bits
+def test_twelve_bit_data_in_a_16_bit_tiff_is_scaled_by_4095_and_said(tmp_path):
+    rgb = rgb_tile()
+    tifffile.imwrite(tmp_path / "cam12.tif", (rgb.astype(np.uint32) * 4095 // 255).astype(np.uint16),
+                     photometric="rgb")
+    got, said = read_quietly(tmp_path / "cam12.tif")
+    assert np.abs(got.astype(int) - rgb).max() <= 1
+    assert [m for m in said if str(tmp_path / "cam12.tif") in m and "12-bit" in m and "4095" in m], said
+
+
+def test_a_tiff_stating_14_bits_per_sample_is_scaled_by_16383(tmp_path):
+    rgb = rgb_tile()
+    data = (rgb.astype(np.uint32) * 16383 // 255).astype(np.uint16)
+    data[data > 0] -= 1  # never quite full: the stated depth decides, not the brightest value
+    tifffile.imwrite(tmp_path / "cam14.tif", data, photometric="rgb", bitspersample=14)
+    got, said = read_quietly(tmp_path / "cam14.tif")
+    assert np.abs(got.astype(int) - rgb).max() <= 1
+    assert any("states 14 bits per sample" in m for m in said), said
+
+
+def test_full_range_16_bit_data_is_still_scaled_by_65535(tmp_path):
+    rgb = rgb_tile()
+    tifffile.imwrite(tmp_path / "full.tif", rgb.astype(np.uint16) * 257, photometric="rgb")
+    got, said = read_quietly(tmp_path / "full.tif")
+    assert np.array_equal(got, rgb)
+    assert said == [f"{tmp_path / 'full.tif'}: 16-bit image scaled to 8 bits from 0..65535"]
+
+
+def _fibrosis_pct(folder: Path, image: Path, stain: str) -> float:
+    assert main(["fibrosis", str(image), "--out", str(folder), "--stain", stain]) == 0
+    with open(folder / "fibrosis.csv", newline="") as fh:
+        return float(next(csv.DictReader(fh))["fibrosis_pct"])
+
+
+@pytest.mark.real
+@pytest.mark.skipif(not (TILES / "tile02_PSR.jpg").is_file(), reason=f"{TILES} not present")
+def test_a_real_tile_saved_as_12_bit_gives_the_fibrosis_of_the_8_bit_tile(tmp_path, capsys):
+    """Scaled by 65535 the 12-bit tile is near-black and its fibrosis % is wrong; scaled by 4095 it is the tile's."""
+    rgb = read_image(TILES / "tile02_PSR.jpg")[:512, :512]
+    cv2.imwrite(str(tmp_path / "psr8.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    tifffile.imwrite(tmp_path / "psr12.tif", (rgb.astype(np.uint32) * 4095 // 255).astype(np.uint16),
+                     photometric="rgb")
+    eight = _fibrosis_pct(tmp_path / "o8", tmp_path / "psr8.png", "sirius-red")
+    twelve = _fibrosis_pct(tmp_path / "o12", tmp_path / "psr12.tif", "sirius-red")
+    assert eight > 5  # a broad red septum crosses this corner
+    assert twelve == pytest.approx(eight, abs=0.2)
+    assert re.search(r"warning: .*psr12\.tif: 16-bit image scaled .*12-bit", capsys.readouterr().err)
+
+
+# ------------------------------------------------------------------ TIFFs that are not simple RGB
+def test_tiff_variants_that_hold_one_rgb_or_grey_image_are_decoded_by_their_tags(tmp_path):
+    rgb = rgb_tile()
+    grey = rgb[..., 1]
+    tifffile.imwrite(tmp_path / "planar.tif", np.moveaxis(rgb, -1, 0), photometric="rgb", planarconfig="separate")
+    tifffile.imwrite(tmp_path / "miniswhite.tif", 255 - grey, photometric="miniswhite")
+    tifffile.imwrite(tmp_path / "extra.tif", np.dstack([rgb, np.full(grey.shape, 7, np.uint8)]), photometric="rgb",
+                     extrasamples=["unspecified"])
+    tifffile.imwrite(tmp_path / "alpha.tif", np.dstack([rgb, np.full(grey.shape, 255, np.uint8)]), photometric="rgb",
+                     extrasamples=["unassalpha"])
+    premultiplied = np.dstack([rgb // 2, np.full(grey.shape, 128, np.uint8)])  # half transparent, over white glass
+    tifffile.imwrite(tmp_path / "assoc.tif", premultiplied, photometric="rgb", extrasamples=["assocalpha"])
+    colours = np.zeros((3, 256), np.uint16)
+    colours[:, 1] = rgb[0, 0].astype(np.uint16) * 257
+    colours[:, 2] = rgb[45, 0].astype(np.uint16) * 257
+    index = np.where(rgb[..., 2] == 200, 2, 1).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "palette.tif", index, photometric="palette", colormap=colours)
+    tifffile.imwrite(tmp_path / "jpeg.tif", rgb, photometric="rgb", compression="jpeg")
+    expect = {"planar": rgb, "miniswhite": np.dstack([grey] * 3), "extra": rgb, "alpha": rgb,
+              "assoc": np.clip(rgb // 2 + 127, 0, 255), "palette": np.where(index[..., None] == 2, rgb[45, 0], rgb[0, 0]),
+              "jpeg": rgb}
+    for name, want in expect.items():
+        got, said = read_quietly(tmp_path / f"{name}.tif")
+        error = np.abs(got.astype(int) - want)
+        assert got.shape == want.shape and (error.mean() < 3 if name == "jpeg" else error.max() <= 1), name
+    _, said = read_quietly(tmp_path / "extra.tif")
+    assert any("extra channel" in m and "not alpha" in m for m in said), said
+
+
+@pytest.mark.parametrize("name, write, found", [
+    ("stack.tif", lambda p, rgb: tifffile.imwrite(p, np.stack([rgb, rgb[::-1]]), imagej=True, photometric="rgb"),
+     "an ImageJ hyperstack of several images"),
+    ("hyper.tif", lambda p, rgb: tifffile.imwrite(p, np.stack([np.stack([rgb] * 2)] * 3), imagej=True,
+                                                  photometric="rgb", metadata={"axes": "TZYXS"}),
+     "(T=3, Z=2; axes TZYXS)"),
+    ("zstack.tif", lambda p, rgb: tifffile.imwrite(p, np.stack([rgb] * 3), photometric="rgb"), "a stack of several"),
+    ("cmyk.tif", lambda p, rgb: tifffile.imwrite(p, np.dstack([rgb, rgb[..., :1]]), photometric="separated"),
+     "a CMYK (print) TIFF; save it as RGB"),
+    ("ycbcr.tif", lambda p, rgb: tifffile.imwrite(p, rgb, photometric="ycbcr", subsampling=(1, 1)),
+     "an uncompressed YCbCr TIFF"),
+])
+def test_tiffs_holding_more_than_one_image_or_print_colours_are_refused_in_one_line(tmp_path, capsys, name, write,
+                                                                                   found):
+    write(tmp_path / name, rgb_tile())
+    with pytest.raises(DatasetError, match=re.escape(found)) as err:
+        read_image(tmp_path / name)
+    assert str(err.value).startswith(f"{tmp_path / name}: ") and "\n" not in str(err.value)
+    assert main(["fibrosis", str(tmp_path / name), "--out", str(tmp_path / "out")]) == 2
+    assert found in capsys.readouterr().err
+
+
+def test_a_tiff_of_several_images_names_the_one_it_reads(tmp_path):
+    rgb = rgb_tile()
+    with tifffile.TiffWriter(tmp_path / "two.tif") as tif:
+        tif.write(rgb, photometric="rgb")
+        tif.write(rgb[:32, :40].copy(), photometric="rgb")
+    got, said = read_quietly(tmp_path / "two.tif")
+    assert np.array_equal(got, rgb)
+    assert said == [f"{tmp_path / 'two.tif'}: the TIFF holds 2 images; reading the first (64x80x3, axes YXS)"]
+    with tifffile.TiffWriter(tmp_path / "scenes.ome.tif", ome=True) as tif:  # two fields, not a pyramid
+        tif.write(rgb[:32, :40].copy(), photometric="rgb")
+        tif.write(rgb, photometric="rgb")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with open_slide(tmp_path / "scenes.ome.tif", warn_no_mpp=False) as slide:
+            assert slide.shape == (64, 80) and np.array_equal(slide.read(0, 0, 64, 80), rgb)
+    said = [str(w.message) for w in caught]
+    assert any(m.startswith(f"{tmp_path / 'scenes.ome.tif'}: the OME-TIFF holds 2 images; reading the largest")
+               and "(80x64 px)" in m for m in said), said
