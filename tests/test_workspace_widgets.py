@@ -328,3 +328,39 @@ def test_the_demo_window_shows_the_whole_image(make_napari_viewer, monkeypatch, 
     ch, cw = viewer.canvas.size  # (height, width) in screen px
     zoom = viewer.camera.zoom  # screen px per image px
     assert w * zoom <= cw + 1 and h * zoom <= ch + 1, (w * zoom, cw, h * zoom, ch)
+
+
+def test_a_point_clicked_on_a_rotated_phone_jpeg_is_the_pixel_the_command_line_measures(study, messages, tmp_path):
+    """napari's own reader shows a JPEG as stored, ignoring its EXIF Orientation; the docks and the command line
+    read it upright (as photo viewers show it). Opened with File > Open, the layer is shown upright too, so the
+    point a user clicks on the red block is saved on the pixel of the red block the command line measures."""
+    from PIL import Image
+
+    from napari_steatosis.data import read_image
+
+    viewer, dock, _ = study
+    stored = np.full((40, 60, 3), 235, np.uint8)
+    stored[2:14, 40:56] = (200, 30, 30)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to view: upright it is 60 tall, 40 wide
+    Image.fromarray(stored).save(tmp_path / "phone.jpg", exif=exif.tobytes(), quality=95)
+    Image.fromarray(stored).save(tmp_path / "first.png")  # the dataset opens on another image
+    ds = Dataset.create(tmp_path / "phone", [(tmp_path / "first.png", "P1"), (tmp_path / "phone.jpg", "P1")])
+    dock.panels["Annotate"].open_dataset(str(ds.root))
+    assert dock.ws.name == "first"
+    viewer.open(str(ds.root / "images" / "phone.jpg"), plugin="napari")  # File > Open, napari's reader
+    measured = read_image(ds.root / "images" / "phone.jpg")  # what predict/quantify/fibrosis analyse
+    assert measured.shape == (60, 40, 3)
+    red = np.argwhere((measured[..., 0] > 150) & (measured[..., 1] < 80))
+    row, col = red.mean(axis=0)
+    shown = viewer.layers.selection.active
+    assert shown.name == "phone" and shown.data.shape == measured.shape
+    assert tuple(np.asarray(shown.data)[int(row), int(col)]) == tuple(measured[int(row), int(col)])
+    press(viewer, "1")
+    viewer.layers[STEATOSIS_POINTS].add([[row, col]])  # the user clicks the red block on screen
+    press(viewer, "Ctrl+Shift+S")
+    saved = read_points(ds.root / "labels" / "phone.points.csv").positive
+    assert len(saved) == 1
+    r, c = np.round(saved[0]).astype(int)
+    assert measured[r, c, 0] > 150 and measured[r, c, 1] < 80  # the red block, in the frame the CLI reads
+    assert not messages, messages

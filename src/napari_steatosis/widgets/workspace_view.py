@@ -103,6 +103,9 @@ class WorkspaceView:
             scale = (ws.pixel_size_um,) * 2 if ws.pixel_size_um else (1.0, 1.0)
             units = ("um", "um") if ws.pixel_size_um else ("pixel", "pixel")
             if adopted is not None:
+                if not ws.multiscale and adopted.data is not ws.image:  # show the pixels the docks measure
+                    adopted.data = ws.image
+                    adopted.reset_contrast_limits()
                 adopted.metadata[WORKSPACE_META] = "image"
                 adopted.scale = scale
                 adopted.units = units
@@ -279,8 +282,10 @@ class WorkspaceView:
                 sample = None
             if sample is not None and path.resolve().parent.parent == sample.resolve():
                 ws.open_dataset(sample, first=False, read_only=True)
-        if not layer.multiscale and (getattr(layer.data, "dtype", None) != np.uint8 or layer.data.shape[-1] != 3):
-            image = None  # 16-bit, float, RGBA...: read it again through our reader, which converts and says so
+        if not layer.multiscale and path.is_file():
+            # read it again through our reader, as the command line does: a JPEG turned upright by its EXIF tag,
+            # 12-bit data in a 16-bit file, RGBA, a stack refused by name; _show_image then shows that array
+            image = None
         ws.open_path(path, image=image)
 
     # ------------------------------------------------------------------ keys
