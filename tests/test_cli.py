@@ -46,6 +46,7 @@ def test_help_explains_every_subcommand(capsys):
         main(["--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
+    assert "%%" not in out
     subcommands = set(build_parser()._subparsers._group_actions[0].choices)
     assert set(usage) == subcommands  # the README lists every subcommand, and only those
     for cmd in subcommands:
@@ -55,6 +56,7 @@ def test_help_explains_every_subcommand(capsys):
         assert e.value.code == 0
         text = capsys.readouterr().out
         assert text.startswith(f"usage: steatosis {cmd}")
+        assert "%%" not in text, cmd  # argparse formats an option's help, not a description
         for opt in usage[cmd]:  # every option the README shows exists and is explained
             assert re.search(rf"^\s+{opt}\b.*\S", text, re.M), (cmd, opt)
 

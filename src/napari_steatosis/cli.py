@@ -524,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("fibrosis", help="fibrosis masks and %% of tissue by colour thresholding",
-                       description="Threshold collagen by hue/saturation/value and report fibrosis as %% of tissue. "
+                       description="Threshold collagen by hue/saturation/value and report fibrosis as % of tissue. "
                                    "Writes OUT/<stem>.fibrosis.png (OUT/<stem>.fibrosis.ome.tif for a slide), "
                                    "OUT/fibrosis.csv and OUT/fibrosis_settings.json.")
     s.add_argument("inputs", nargs="+", help="dataset folders, folders of images or slides, or their files")
@@ -613,8 +613,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("evaluate", help="score predicted masks against the dataset's masks and physician scores",
-                       description="Pooled Jaccard (the paper's), Dice, per-image Dice, steatosis-%% and vacuole-count "
-                                   "errors, R² of per-patient %% against physician_steatosis_pct, the false share "
+                       description="Pooled Jaccard (the paper's), Dice, per-image Dice, steatosis-% and vacuole-count "
+                                   "errors, R² of per-patient % against physician_steatosis_pct, the false share "
                                    "of predicted pixels and recall by true vacuole diameter.")
     s.add_argument("dataset", help="dataset folder with steatosis masks")
     s.add_argument("--pred", required=True, help="folder with <stem>.steatosis.png predictions")
