@@ -364,3 +364,30 @@ def test_a_point_clicked_on_a_rotated_phone_jpeg_is_the_pixel_the_command_line_m
     r, c = np.round(saved[0]).astype(int)
     assert measured[r, c, 0] > 150 and measured[r, c, 1] < 80  # the red block, in the frame the CLI reads
     assert not messages, messages
+
+
+@pytest.mark.parametrize("kind", ["planar", "palette"])
+def test_a_colour_tiff_napari_reads_as_grey_planes_is_shown_and_measured_in_colour(study, messages, tmp_path, qtbot,
+                                                                                    kind):
+    """napari's own reader shows planar RGB (3, H, W) as three grey planes and a palette TIFF as its indices;
+    the command line reads both in colour, so the docks do too, on an RGB layer that replaces napari's."""
+    import tifffile
+
+    from napari_steatosis.data import read_image
+
+    viewer, dock, _ = study
+    rgb = dock.ws.rgb[:48, :64].copy()
+    path = tmp_path / f"{kind}.tif"
+    if kind == "planar":
+        tifffile.imwrite(path, np.moveaxis(rgb, -1, 0), photometric="rgb", planarconfig="separate")
+    else:
+        colours = np.zeros((3, 256), np.uint16)
+        colours[:, 1], colours[:, 2] = (200, 60, 150), (250, 250, 250)
+        tifffile.imwrite(path, np.where(rgb[..., 1] > 200, 2, 1).astype(np.uint8), photometric="palette",
+                         colormap=colours * 257)
+    viewer.open(str(path), plugin="napari")
+    qtbot.waitUntil(lambda: dock.ws.name == kind, timeout=5000)
+    shown = viewer.layers.selection.active
+    assert shown.rgb and np.array_equal(shown.data, read_image(path)) and np.array_equal(dock.ws.rgb, shown.data)
+    assert [l.name for l in viewer.layers].count(kind) == 1
+    assert not messages, messages

@@ -212,7 +212,13 @@ class WorkspaceView:
             QTimer.singleShot(0, lambda: self._drop(layer))  # not while napari is still inserting it
             return
         if not (isinstance(layer, Image) and layer.rgb):
-            if isinstance(layer, Image) and getattr(layer.source, "path", None) and not layer.multiscale:
+            path = getattr(layer.source, "path", None) if isinstance(layer, Image) and not layer.multiscale else None
+            rgb = _colour_of(path)
+            if rgb is not None:  # planar RGB or a palette TIFF, which napari's reader shows as grey planes
+                from qtpy.QtCore import QTimer  # noqa: PLC0415
+
+                QTimer.singleShot(0, lambda: self._replace(layer, Path(path), rgb))  # not while napari inserts it
+            elif path:
                 # a grey-scale file: the docks cannot measure it, and must not seem to (they stay on their image)
                 stays = f"the docks stay on {self.ws.name}" if self.ws.name else "the docks have no image"
                 notify_error(SteatosisError(f"{layer.name} is grey-scale: steatosis and fibrosis are measured on "
@@ -225,6 +231,15 @@ class WorkspaceView:
             notify_error(exc)
         finally:
             self._adopting = None
+
+    def _replace(self, layer, path: Path, rgb) -> None:
+        """Show a colour file napari read as grey planes as the docks read it: their RGB layer replaces it."""
+        if layer in self.viewer.layers:
+            self.viewer.layers.remove(layer)
+        try:
+            self.ws.open_path(path, image=rgb)
+        except Exception as exc:  # noqa: BLE001 (a refused save keeps the previous image; say why)
+            notify_error(exc)
 
     def _brought_by_sample(self, layer) -> bool:
         """A label layer File > Open Sample adds with its image: the workspace shows its own copy."""
@@ -326,6 +341,25 @@ class WorkspaceView:
             return
         for key in KEYS:
             self.viewer.bind_key(key, None, overwrite=True)
+
+
+def _colour_of(path) -> np.ndarray | None:
+    """The RGB our reader makes of an image file that napari's reader showed as planes (planar RGB, a palette
+    TIFF), when it is in colour; None for a grey or unreadable file, or none at all."""
+    import warnings  # noqa: PLC0415
+
+    from ..data.images import IMAGE_SUFFIXES, read_image  # noqa: PLC0415
+
+    if not path or Path(path).suffix.lower() not in IMAGE_SUFFIXES:
+        return None
+    try:
+        with warnings.catch_warnings():  # said when the docks read it
+            warnings.simplefilter("ignore")
+            rgb = read_image(path)
+    except SteatosisError:
+        return None
+    grey = np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])
+    return None if grey else rgb
 
 
 def slide_on_screen(view: "WorkspaceView"):
