@@ -182,3 +182,15 @@ def test_a_tiff_of_several_images_names_the_one_it_reads(tmp_path):
     said = [str(w.message) for w in caught]
     assert any(m.startswith(f"{tmp_path / 'scenes.ome.tif'}: the OME-TIFF holds 2 images; reading the largest")
                and "(80x64 px)" in m for m in said), said
+
+
+def test_a_slide_of_several_focal_planes_says_which_one_it_reads(tmp_path):
+    rgb = rgb_tile()
+    tifffile.imwrite(tmp_path / "z.ome.tif", np.stack([rgb, 255 - rgb, rgb]), photometric="rgb", tile=(16, 16),
+                     metadata={"axes": "ZYXS"})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with open_slide(tmp_path / "z.ome.tif", warn_no_mpp=False) as slide:
+            assert np.array_equal(slide.read(0, 0, 64, 80), rgb)
+    said = [str(w.message) for w in caught if issubclass(w.category, ImageConversionWarning)]
+    assert said == [f"{tmp_path / 'z.ome.tif'}: the slide holds several planes (Z=3; axes ZYXS); reading the first"]

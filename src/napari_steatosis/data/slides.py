@@ -130,6 +130,9 @@ class Slide:
         self.close()
 
 
+_SAID: set = set()  # slides whose several images or planes were already named
+
+
 class _RGBView:
     """A lazy (H, W, 3) uint8 view of a zarr level whose axes are e.g. YXS, CYX or IYXS."""
 
@@ -141,7 +144,12 @@ class _RGBView:
         if n not in (1, 3, 4):
             raise DatasetError(f"{path}: a slide must be RGB, got {count(n, 'channel')} (axes {axes})")
         if arr.dtype != np.uint8:
-            raise DatasetError(f"{path}: only 8-bit RGB slides are supported, got {arr.dtype}")
+            raise DatasetError(f"{path}: only 8-bit RGB slides are supported, got {arr.dtype}; save it as 8-bit RGB")
+        planes = [f"{a}={k}" for a, k in dims.items() if a not in ("Y", "X", self.channel_axis) and k > 1]
+        if planes and str(path) not in _SAID:  # a z-stack or time series of slides: one plane is measured, said once
+            _SAID.add(str(path))
+            warnings.warn(f"{path}: the slide holds several planes ({', '.join(planes)}; axes {axes}); reading the "
+                          "first", ImageConversionWarning, stacklevel=4)
         self.n_channels = n
         self.shape = (dims["Y"], dims["X"], 3)
         self.dtype = np.dtype(np.uint8)
@@ -181,9 +189,6 @@ class _RGBView:
         elif self.n_channels == 4:
             out = out[..., :3]
         return out[(Ellipsis, key[2])] if key[2] != slice(None) else out
-
-
-_SAID: set = set()  # slides whose several images were already named
 
 
 def _largest_series(tif, path: Path):
