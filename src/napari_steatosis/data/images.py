@@ -126,10 +126,10 @@ def _uint16_to_uint8(arr: np.ndarray, path: Path, bits: int | None) -> np.ndarra
         why = f"the TIFF states {bits} bits per sample"
     else:
         bits = next(b for b in BIT_DEPTHS if top < 2**b)
-        why = (f"its brightest value is {top}: read as {bits}-bit camera data (a 16-bit scale would make it "
-               "near-black)" if bits < 16 else "")
+        why = (f"its brightest value is {top}, so it is read as {bits}-bit camera data (a 16-bit scale would "
+               "make it near-black)" if bits < 16 else "")
     full = 2**bits - 1
-    warnings.warn(f"{path}: 16-bit image scaled to 8 bits from 0..{full}" + (f" ({why})" if why else ""),
+    warnings.warn(f"{path}: 16-bit image scaled to 8 bits from 0..{full}" + (f": {why}" if why else ""),
                   ImageConversionWarning, stacklevel=4)
     return ((np.minimum(arr, full).astype(np.uint32) * 255 + full // 2) // full).astype(np.uint8)
 
