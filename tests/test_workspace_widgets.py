@@ -391,3 +391,18 @@ def test_a_colour_tiff_napari_reads_as_grey_planes_is_shown_and_measured_in_colo
     assert shown.rgb and np.array_equal(shown.data, read_image(path)) and np.array_equal(dock.ws.rgb, shown.data)
     assert [l.name for l in viewer.layers].count(kind) == 1
     assert not messages, messages
+
+
+def test_file_open_of_an_imagej_stack_is_refused_by_name_and_the_docks_stay(study, messages, tmp_path):
+    """napari shows an RGB ImageJ stack with a slider; the docks measure one image, so they refuse it in one line
+    (as the command line does) instead of taking the whole stack for their image."""
+    import tifffile
+
+    viewer, dock, _ = study
+    before = dock.ws.name
+    rgb = dock.ws.rgb[:48, :64]
+    tifffile.imwrite(tmp_path / "stack.tif", np.stack([rgb, rgb[::-1]]), imagej=True, photometric="rgb")
+    viewer.open(str(tmp_path / "stack.tif"), plugin="napari")
+    assert len(messages) == 1 and messages[0].startswith(f"{tmp_path / 'stack.tif'}: an ImageJ hyperstack of several "
+                                                         "images"), messages
+    assert dock.ws.name == before and dock.ws.rgb.ndim == 3
