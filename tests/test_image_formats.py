@@ -135,7 +135,8 @@ def test_tiff_variants_that_hold_one_rgb_or_grey_image_are_decoded_by_their_tags
     tifffile.imwrite(tmp_path / "palette.tif", index, photometric="palette", colormap=colours)
     tifffile.imwrite(tmp_path / "jpeg.tif", rgb, photometric="rgb", compression="jpeg")
     expect = {"planar": rgb, "miniswhite": np.dstack([grey] * 3), "extra": rgb, "alpha": rgb,
-              "assoc": np.clip(rgb // 2 + 127, 0, 255), "palette": np.where(index[..., None] == 2, rgb[45, 0], rgb[0, 0]),
+              "assoc": np.clip(rgb // 2 + 127, 0, 255),
+              "palette": np.where(index[..., None] == 2, rgb[45, 0], rgb[0, 0]),
               "jpeg": rgb}
     for name, want in expect.items():
         got, said = read_quietly(tmp_path / f"{name}.tif")
@@ -197,3 +198,13 @@ def test_a_slide_of_several_focal_planes_says_which_one_it_reads(tmp_path):
             assert np.array_equal(slide.read(0, 0, 64, 80), rgb)
     said = [str(w.message) for w in caught if issubclass(w.category, ImageConversionWarning)]
     assert said == [f"{tmp_path / 'z.ome.tif'}: the slide holds several planes (Z=3; axes ZYXS); reading the first"]
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_tiff_with_an_orientation_tag_is_read_upright_as_viewers_show_it(tmp_path, orientation):
+    stored = rgb_tile(40, 60)
+    stored[2:14, 40:56] = RED
+    Image.fromarray(stored).save(tmp_path / "cam.tif", tiffinfo={274: orientation})
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "cam.tif")).convert("RGB"))
+    got, _ = read_quietly(tmp_path / "cam.tif")
+    assert np.array_equal(got, upright)

@@ -96,7 +96,20 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, int | None]:
         extras = tuple(int(e) for e in page.extrasamples)
         if extras and arr.ndim == 3 and arr.shape[-1] > 3:
             arr = _drop_extra_samples(arr, extras, path)
+        orientation = int(page.tags.valueof("Orientation", 1))
+    if orientation != 1:  # upright as viewers show it, as for a JPEG's EXIF tag
+        if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
+            arr = np.moveaxis(arr, 0, -1)  # planar RGB: rows and columns first
+        arr = _upright(arr, orientation)
     return arr, bits
+
+
+def _upright(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """Rows and columns turned as the TIFF/EXIF Orientation (2-8) says (PIL's ``exif_transpose``)."""
+    turns = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+             5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.rot90(a, -1),
+             7: lambda a: np.swapaxes(a[::-1, ::-1], 0, 1), 8: lambda a: np.rot90(a, 1)}
+    return np.ascontiguousarray(turns[orientation](arr)) if orientation in turns else arr
 
 
 def _drop_extra_samples(arr: np.ndarray, extras: tuple, path: Path) -> np.ndarray:
