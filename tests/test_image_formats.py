@@ -208,3 +208,19 @@ def test_a_tiff_with_an_orientation_tag_is_read_upright_as_viewers_show_it(tmp_p
     upright = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "cam.tif")).convert("RGB"))
     got, _ = read_quietly(tmp_path / "cam.tif")
     assert np.array_equal(got, upright)
+
+
+def test_the_napari_reader_passes_on_the_warning_that_an_ome_tiff_holds_several_images(tmp_path):
+    """The slide reader napari uses hid every warning of opening a slide (meant for the missing pixel size, which
+    the layer shows); that an OME-TIFF's other scenes are not shown must reach the user."""
+    from napari_steatosis.reader import get_reader
+
+    rgb = rgb_tile()
+    with tifffile.TiffWriter(tmp_path / "fields.ome.tif", ome=True) as tif:
+        tif.write(rgb, photometric="rgb")
+        tif.write(rgb[:32, :40].copy(), photometric="rgb")
+    path = str(tmp_path / "fields.ome.tif")
+    with pytest.warns(ImageConversionWarning, match="the OME-TIFF holds 2 images; reading the largest"):
+        ((levels, meta, kind),) = get_reader(path)(path)
+    assert kind == "image" and np.array_equal(np.asarray(levels[0]), rgb)
+    meta["metadata"]["slide"].close()
