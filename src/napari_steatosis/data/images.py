@@ -19,10 +19,7 @@ from .atomic import atomic_write
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MASK_SUFFIXES = (".png", ".tif", ".tiff")
-
-
 BIT_DEPTHS = (8, 10, 12, 14, 16)  # what cameras write into 16-bit files, smallest first
-ALPHA_SAMPLES = (1, 2)  # TIFF ExtraSamples: associated (premultiplied) and unassociated alpha
 
 
 def _load_raw(path: Path) -> tuple[np.ndarray, int | None]:
