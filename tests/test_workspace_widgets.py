@@ -406,3 +406,22 @@ def test_file_open_of_an_imagej_stack_is_refused_by_name_and_the_docks_stay(stud
     assert len(messages) == 1 and messages[0].startswith(f"{tmp_path / 'stack.tif'}: an ImageJ hyperstack of several "
                                                          "images"), messages
     assert dock.ws.name == before and dock.ws.rgb.ndim == 3
+
+
+def test_file_open_of_12_bit_camera_data_shows_the_pixels_the_docks_measure(study, messages, tmp_path):
+    """napari shows a 16-bit file's raw values; the docks measure it scaled by its 12-bit range: the layer on
+    screen becomes the 8-bit image measured, so what the user paints on is what is analysed."""
+    import tifffile
+
+    from napari_steatosis.data import read_image
+
+    viewer, dock, _ = study
+    rgb = dock.ws.rgb[:48, :64]
+    tifffile.imwrite(tmp_path / "cam12.tif", (rgb.astype(np.uint32) * 4095 // 255).astype(np.uint16),
+                     photometric="rgb")
+    viewer.open(str(tmp_path / "cam12.tif"), plugin="napari")
+    shown = viewer.layers.selection.active
+    assert dock.ws.name == "cam12" and shown.name == "cam12"
+    assert shown.data.dtype == np.uint8 and np.array_equal(shown.data, read_image(tmp_path / "cam12.tif"))
+    assert np.abs(shown.data.astype(int) - rgb).max() <= 1 and tuple(shown.contrast_limits) == (0, 255)
+    assert not messages, messages
