@@ -1,6 +1,7 @@
 """Whole-slide images: lazy reading, pyramidal OME-TIFF output, block processing and the CLI on slides."""
 
 import csv
+import importlib.util
 import json
 import subprocess
 import sys
@@ -264,14 +265,18 @@ def test_sample_writes_a_slide_with_its_truth(tmp_path):
         main(["sample", str(tmp_path), "--slide", "10x20"])
 
 
-def test_bad_slides_are_named(tmp_path):
+def test_bad_slides_are_named(tmp_path, monkeypatch):
     bad = tmp_path / "broken.svs"
     bad.write_bytes(b"II*\x00 this is not a slide")
     with pytest.raises(DatasetError, match="broken.svs"):
         open_slide(bad)
     assert main(["fibrosis", str(bad), "--out", str(tmp_path / "o")]) == 2
-    with pytest.raises(DatasetError, match="openslide"):
-        (tmp_path / "x.mrxs").write_bytes(b"x")
+    (tmp_path / "x.mrxs").write_bytes(b"x")
+    if importlib.util.find_spec("openslide") is not None:  # the [openslide] extra (installed for the tests)
+        with pytest.raises(DatasetError, match="x.mrxs: OpenSlide cannot open it"):
+            open_slide(tmp_path / "x.mrxs")
+    monkeypatch.setitem(sys.modules, "openslide", None)  # without the extra: what to install
+    with pytest.raises(DatasetError, match=r"x.mrxs: .mrxs slides need OpenSlide: pip install 'napari-steatosis\[openslide\]'"):
         open_slide(tmp_path / "x.mrxs")
 
 
