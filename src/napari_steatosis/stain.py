@@ -102,17 +102,20 @@ def detect_stain(rgb: np.ndarray, max_pixels: int = 1_000_000) -> StainGuess:
     med_l, med_c = float(np.median(L)), float(np.median(chroma))
     hue = _hue(a[coloured], b[coloured]) if coloured.any() else 0.0
     shift = haematoxylin_shift(L, a, b, chroma, angle)
-    if med_c < 6:
-        stain = "greyscale"
-    elif hue > 20:
-        stain = "sirius-red"
-    elif dark < DARK_HE or shift <= SHIFT_HE:
-        stain = "he"
-    elif dark >= DARK_TRICHROME:
-        stain = "trichrome"
-    else:
-        stain = "uncertain"
-    return StainGuess(stain, med_l, med_c, hue, dark, shift)
+    return StainGuess(classify_stain(med_c, hue, dark, shift), med_l, med_c, hue, dark, shift)
+
+
+def classify_stain(chroma: float, hue: float, dark: float, shift: float) -> str:
+    """The rule of the module's docstring on the statistics: a key of STAIN_NAMES."""
+    if chroma < 6:
+        return "greyscale"
+    if hue > 20:
+        return "sirius-red"
+    if dark < DARK_HE or shift <= SHIFT_HE:
+        return "he"
+    if dark >= DARK_TRICHROME:
+        return "trichrome"
+    return "uncertain"
 
 
 def preset_warning(guess: StainGuess, preset: str) -> str | None:
