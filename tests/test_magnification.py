@@ -9,7 +9,9 @@ import pytest
 
 from napari_steatosis.data.synthetic import generate_image
 from napari_steatosis.errors import SteatosisError
-from napari_steatosis.magnification import (estimate_pixel_size_um, nucleus_diameter_px, scale_to_nuclei)
+from napari_steatosis.magnification import (
+    estimate_pixel_size_um, nucleus_diameter_px, nucleus_diameters, optical_density, scale_to_nuclei, typical,
+)
 
 TILES = Path(__file__).resolve().parents[2] / "shared" / "real-tiles"
 
@@ -102,3 +104,68 @@ def test_training_records_the_nuclei_of_its_he_images(tmp_path):
                                splits=(2, 1, 0))
     train, val = load_splits(tri)
     assert train.nuclei + val.nuclei == [] and nucleus_card([], 1.0) is None
+
+
+def _tiled(field, shape):
+    reps = (-(-shape[0] // field.shape[0]), -(-shape[1] // field.shape[1]), 1)
+    return np.tile(field, reps)[:shape[0], :shape[1]]
+
+
+def test_a_big_field_is_measured_on_its_centre_at_full_resolution(he_field):
+    d = typical(nucleus_diameters(he_field))
+    canvas = _tiled(resized(he_field, 2.0), (900, 900))  # nuclei twice as big all round...
+    canvas[150:750, 150:750] = _tiled(he_field, (600, 600))  # ...but in the centre
+    assert typical(nucleus_diameters(canvas)) > 1.3 * d  # the whole canvas: the big ones weigh in
+    assert typical(nucleus_diameters(canvas, max_pixels=600 * 600)) == pytest.approx(d, rel=0.15)
+
+
+def test_optical_density_and_the_area_weighted_median():
+    np.testing.assert_allclose(optical_density(np.array([[[255, 127, 0]]], np.uint8))[0, 0],
+                               [0.0, np.log(2.0), np.log(256.0)], rtol=1e-6)
+    assert typical([1, 1, 1, 10]) == 10  # one nucleus outweighs three specks of stain
+    assert typical([4, 5, 6]) == 5
+
+
+def test_fields_of_a_slide_are_pooled_leaving_out_those_not_h_and_e(he_field):
+    trichrome = generate_image(np.random.default_rng(4), (360, 480), "trichrome", 0.15, 0.0).rgb
+    assert nucleus_diameter_px([he_field, trichrome]) == nucleus_diameter_px(he_field)
+    assert nucleus_diameter_px([he_field, he_field]) == pytest.approx(nucleus_diameter_px(he_field), rel=0.05)
+
+
+def test_what_cannot_be_measured_is_named():
+    pink = np.full((300, 300, 3), (230, 150, 200), np.uint8)
+    for call, starts in [(lambda: nucleus_diameter_px(pink), "image: cannot estimate the magnification, found "
+                                                              "0 nucleus-like blobs (need 15)"),
+                         (lambda: nucleus_diameter_px(pink, None), "cannot estimate"),
+                         (lambda: estimate_pixel_size_um(pink, "f.png"), "f.png: cannot estimate"),
+                         (lambda: estimate_pixel_size_um(pink), "image: cannot estimate"),
+                         (lambda: scale_to_nuclei(pink, 5, 10, name="f.png"), "f.png: cannot estimate"),
+                         (lambda: scale_to_nuclei(pink, 5, 10), "image: cannot estimate")]:
+        with pytest.raises(SteatosisError) as e:
+            call()
+        assert str(e.value).startswith(starts)
+
+
+def test_scale_to_one_diameter_and_its_limits(he_field):
+    d = nucleus_diameter_px(he_field)
+    assert scale_to_nuclei(he_field, 2 * d) == pytest.approx(2.0, rel=1e-6)  # one number: exactly that
+    assert scale_to_nuclei(he_field, 2 * d, 2 * d) == pytest.approx(2.0, rel=1e-6)
+    assert scale_to_nuclei(he_field, 0.5, 2 * d) == 1.0  # a low end under 1 px is still a range
+    assert scale_to_nuclei(he_field, 10 * d, 20 * d) == 4.0  # clipped to the limits
+    assert scale_to_nuclei(he_field, 10 * d, 20 * d, limits=(0.05, 8.0)) == pytest.approx(8.0)
+    for low in (0, -1):
+        with pytest.raises(SteatosisError, match="positive and increasing"):
+            scale_to_nuclei(he_field, low, 5)
+
+
+def test_threads_and_merged_nuclei_are_not_sized_as_nuclei():
+    rng = np.random.default_rng(1)
+    rgb = np.full((400, 400, 3), (235, 170, 210), np.uint8)  # eosin-pink cytoplasm
+    for _ in range(60):  # round nuclei, 10 px across
+        cv2.circle(rgb, (int(rng.integers(10, 390)), int(rng.integers(10, 390))), 5, (70, 50, 140), -1)
+    for y in range(20, 400, 60):  # thick dark fibres: long, thin for their area
+        cv2.line(rgb, (10, y), (390, y + 15), (70, 50, 140), 7)
+    d = nucleus_diameters(rgb)
+    assert len(d) >= 15 and typical(d) == pytest.approx(10, rel=0.2)
+    with pytest.raises(SteatosisError, match="needs an RGB image"):
+        nucleus_diameters(rgb[..., 0])
