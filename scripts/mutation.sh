@@ -32,9 +32,10 @@ case "$module" in
   unet/complete)      tests=(tests/test_complete.py) ;;
   stain)              tests=(tests/test_stain.py) ;;
   magnification)      tests=(tests/test_magnification.py) ;;
+  evaluate)           tests=(tests/test_evaluate_numbers.py tests/test_evaluate_sizes.py tests/test_evaluate_split.py) ;;
   data/dataset)       tests=(tests/test_dataset_io.py) ;;
   data/atomic)        tests=(tests/test_dataset_io.py) ;;
-  *) echo "usage: bash scripts/mutation.sh MODULE  (preprocess, fibrosis, measure, stain, magnification, unet/predict, unet/complete, classical/NAME, data/dataset, data/atomic)" >&2
+  *) echo "usage: bash scripts/mutation.sh MODULE  (preprocess, fibrosis, measure, stain, magnification, evaluate, unet/predict, unet/complete, classical/NAME, data/dataset, data/atomic)" >&2
      exit 2 ;;
 esac
 src="src/napari_steatosis/$module.py"
@@ -56,7 +57,7 @@ else
   rm -rf "$work/src" "$work/tests" "$work/mutants" "$work/sample_data" "$work/generated"
   cp -r src tests sample_data "$work/"
 fi
-# the tests that read ../shared/real-tiles find them from the mutants' copy too (else they skip)
+# the tests that read ../shared/real-tiles find them in the mutants' copy too (also_copy; else they skip)
 [ -d ../shared ] && ln -sfn "$(cd ../shared && pwd)" "$work/shared"
 find "$work" -name __pycache__ -prune -exec rm -rf {} +
 
@@ -67,6 +68,7 @@ cat > "$work/pyproject.toml" <<EOF
 [tool.mutmut]
 source_paths = ["src"]
 only_mutate = ["$src"]
+also_copy = ["sample_data", "shared"]
 pytest_add_cli_args_test_selection = $(toml_list "${tests[@]}")
 pytest_add_cli_args = ["-p", "no:xvfb", "-p", "no:napari", "-p", "no:napari-plugin-engine", "-p", "no:cacheprovider",
                        "-m", "not real", "-W", "ignore::DeprecationWarning"]

@@ -35,7 +35,7 @@ BINS_PX = (10, 20, 40, 80)  # diameter bin edges when the pixel size is unknown
 BINS_UM = (5, 10, 20, 40)  # ... and in µm when it is known (the same at 0.5 µm/px, a 20x scan)
 
 
-def _bin_names(edges, unit) -> list[str]:
+def _bin_names(edges) -> list[str]:
     return [f"<{edges[0]:g}"] + [f"{a:g}-{b:g}" for a, b in zip(edges, edges[1:])] + [f">={edges[-1]:g}"]
 
 
@@ -129,7 +129,7 @@ def evaluate(dataset: Dataset, pred_dir: str | Path, progress: Callable[[int, in
             unit="µm" if in_um else "px",
             bins=[dict(range=name, fat_share=round(float(t_ / max(bin_total.sum(), 1)), 4),
                        recall=round(float(h_ / t_), 4) if t_ else None)
-                  for name, t_, h_ in zip(_bin_names(BINS_UM if in_um else BINS_PX, ""), bin_total, bin_hit)]),
+                  for name, t_, h_ in zip(_bin_names(BINS_UM if in_um else BINS_PX), bin_total, bin_hit)]),
         n_images=len(per_image),
         n_patients=len({r["patient"] for r in per_image}),
         split=split,
