@@ -224,3 +224,17 @@ def test_the_napari_reader_passes_on_the_warning_that_an_ome_tiff_holds_several_
         ((levels, meta, kind),) = get_reader(path)(path)
     assert kind == "image" and np.array_equal(np.asarray(levels[0]), rgb)
     meta["metadata"]["slide"].close()
+
+
+def test_a_slide_of_several_scenes_and_planes_says_both(tmp_path):
+    rgb = rgb_tile()
+    with tifffile.TiffWriter(tmp_path / "both.ome.tif", ome=True) as tif:
+        tif.write(rgb[:32, :40].copy(), photometric="rgb")
+        tif.write(np.stack([rgb, 255 - rgb, rgb]), photometric="rgb", tile=(16, 16), metadata={"axes": "ZYXS"})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with open_slide(tmp_path / "both.ome.tif", warn_no_mpp=False) as slide:
+            assert np.array_equal(slide.read(0, 0, 64, 80), rgb)
+    said = [str(w.message) for w in caught if issubclass(w.category, ImageConversionWarning)]
+    assert any("the OME-TIFF holds 2 images" in m for m in said), said
+    assert any("the slide holds several planes (Z=3" in m for m in said), said

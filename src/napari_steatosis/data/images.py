@@ -19,6 +19,7 @@ from .atomic import atomic_write
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MASK_SUFFIXES = (".png", ".tif", ".tiff")
+RGBA_NOTE = "RGBA image converted to RGB (transparent pixels shown as white glass)"
 BIT_DEPTHS = (8, 10, 12, 14, 16)  # what cameras write into 16-bit files, smallest first
 
 
@@ -115,8 +116,7 @@ def _drop_extra_samples(arr: np.ndarray, extras: tuple, path: Path) -> np.ndarra
     if extras[0] == 1:  # associated alpha: colours premultiplied, shown over white glass here
         top = float(np.iinfo(arr.dtype).max) if np.issubdtype(arr.dtype, np.integer) else 1.0
         alpha = arr[..., colour:colour + 1].astype(np.float32) / top
-        warnings.warn(f"{path}: RGBA image converted to RGB (transparent pixels shown as white glass)",
-                      ImageConversionWarning, stacklevel=5)
+        warnings.warn(f"{path}: {RGBA_NOTE}", ImageConversionWarning, stacklevel=5)
         return np.clip(arr[..., :colour] + top * (1 - alpha) + (0.5 if top > 1 else 0), 0, top).astype(arr.dtype)
     if extras[0] == 2:
         return arr[..., :colour + 1]
@@ -182,11 +182,7 @@ def to_rgb(arr: np.ndarray, name: str | os.PathLike = "image", bits: int | None 
         warnings.warn(f"{path}: grey-scale image converted to RGB", ImageConversionWarning, stacklevel=2)
         return np.repeat(arr, 3, axis=2)
     if arr.shape[2] == 4:
-        warnings.warn(
-            f"{path}: RGBA image converted to RGB (transparent pixels shown as white glass)",
-            ImageConversionWarning,
-            stacklevel=2,
-        )
+        warnings.warn(f"{path}: {RGBA_NOTE}", ImageConversionWarning, stacklevel=2)
         alpha = arr[:, :, 3:4].astype(np.float32) / 255.0
         rgb = arr[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
         return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)

@@ -130,7 +130,7 @@ class Slide:
         self.close()
 
 
-_SAID: set = set()  # slides whose several images or planes were already named
+_SAID: set = set()  # (slide, "planes" or "images"): what was already said of a slide
 
 
 class _RGBView:
@@ -146,8 +146,8 @@ class _RGBView:
         if arr.dtype != np.uint8:
             raise DatasetError(f"{path}: only 8-bit RGB slides are supported, got {arr.dtype}; save it as 8-bit RGB")
         planes = [f"{a}={k}" for a, k in dims.items() if a not in ("Y", "X", self.channel_axis) and k > 1]
-        if planes and str(path) not in _SAID:  # a z-stack or time series of slides: one plane is measured, said once
-            _SAID.add(str(path))
+        if planes and (str(path), "planes") not in _SAID:  # a z-stack or time series: one plane is measured, said once
+            _SAID.add((str(path), "planes"))
             warnings.warn(f"{path}: the slide holds several planes ({', '.join(planes)}; axes {axes}); reading the "
                           "first", ImageConversionWarning, stacklevel=4)
         self.n_channels = n
@@ -199,8 +199,8 @@ def _largest_series(tif, path: Path):
     series = [s for s in tif.series if not _is_side_image(s)] or list(tif.series)
     chosen = max(series, key=area)
     others = [s for s in series if s is not chosen]
-    if tif.is_ome and others and str(path) not in _SAID:  # several scenes or fields in one OME-TIFF: one is measured
-        _SAID.add(str(path))  # once per slide, not at every block's opening
+    if tif.is_ome and others and (str(path), "images") not in _SAID:  # several scenes in one OME-TIFF: one is measured
+        _SAID.add((str(path), "images"))  # once per slide, not at every block's opening
         h, w = (dict(zip(chosen.axes, chosen.shape))[a] for a in "YX")
         warnings.warn(f"{path}: the OME-TIFF holds {len(series)} images; reading the largest, "
                       f"{chosen.name or 'series ' + str(chosen.index)} ({w}x{h} px); save each image to measure "
