@@ -33,9 +33,10 @@ case "$module" in
   stain)              tests=(tests/test_stain.py) ;;
   magnification)      tests=(tests/test_magnification.py) ;;
   evaluate)           tests=(tests/test_evaluate_numbers.py tests/test_evaluate_sizes.py tests/test_evaluate_split.py) ;;
+  data/images)        tests=(tests/test_image_formats.py tests/test_dataset_io.py) ;;
   data/dataset)       tests=(tests/test_dataset_io.py) ;;
   data/atomic)        tests=(tests/test_dataset_io.py) ;;
-  *) echo "usage: bash scripts/mutation.sh MODULE  (preprocess, fibrosis, measure, stain, magnification, evaluate, unet/predict, unet/complete, classical/NAME, data/dataset, data/atomic)" >&2
+  *) echo "usage: bash scripts/mutation.sh MODULE  (preprocess, fibrosis, measure, stain, magnification, evaluate, unet/predict, unet/complete, classical/NAME, data/images, data/dataset, data/atomic)" >&2
      exit 2 ;;
 esac
 src="src/napari_steatosis/$module.py"

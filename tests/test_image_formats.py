@@ -238,3 +238,97 @@ def test_a_slide_of_several_scenes_and_planes_says_both(tmp_path):
     said = [str(w.message) for w in caught if issubclass(w.category, ImageConversionWarning)]
     assert any("the OME-TIFF holds 2 images" in m for m in said), said
     assert any("the slide holds several planes (Z=3" in m for m in said), said
+
+
+# ---- arrays of every pixel type brought to 8-bit RGB (to_rgb: files and napari layers alike) ----
+
+def _rgb(arr, name="f.tif", bits=None):
+    from napari_steatosis.data.images import to_rgb
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = to_rgb(np.asarray(arr), name, bits)
+    return out, [str(w.message) for w in caught if issubclass(w.category, ImageConversionWarning)]
+
+
+def test_bool_float_and_integer_pixels_become_8_bits_as_said():
+    out, said = _rgb(np.array([[True, False]] * 2))
+    assert out.dtype == np.uint8 and out.shape == (2, 2, 3) and out[0, 0, 0] == 255 and out[0, 1, 0] == 0
+    out, said = _rgb(np.full((2, 2, 3), 0.5))  # 0..1: scaled by 255, rounded
+    assert out[0, 0, 0] == 128 and said == ["f.tif: floating-point image converted to 8 bits"]
+    assert _rgb(np.full((2, 2, 3), 1.0))[0][0, 0, 0] == 255  # a top of exactly 1 is the 0..1 range
+    out, _ = _rgb(np.array([[[1.5, 300.0, -4.0]]] * 2 * 2).reshape(2, 2, 3))  # 0..255 kept, clipped
+    assert out[0, 0].tolist() == [2, 255, 0]
+    with pytest.raises(DatasetError, match="f.tif: image contains NaN or infinite values"):
+        _rgb(np.full((2, 2, 3), np.nan))
+    out, said = _rgb(np.full((2, 2, 3), 255, np.int32))
+    assert out.dtype == np.uint8 and out[0, 0, 0] == 255 and not said
+    assert _rgb(np.zeros((2, 2, 3), np.int16))[0].max() == 0
+    for bad in (-1, 256):
+        with pytest.raises(DatasetError, match="f.tif: integer image of type int32 with values outside 0..255"):
+            _rgb(np.full((2, 2, 3), bad, np.int32))
+    with pytest.raises(DatasetError, match="f.tif: unsupported pixel type complex64"):
+        _rgb(np.zeros((2, 2, 3), np.complex64))
+
+
+def test_16_bit_ranges_round_to_the_nearest_8_bit_value():
+    a = np.zeros((2, 2, 3), np.uint16)
+    a[0, 0] = 4095  # 12-bit data: 0..4095
+    a[0, 1] = 2048
+    out, said = _rgb(a)
+    assert out[0, 0, 0] == 255 and out[0, 1, 0] == 128  # 2048 * 255 / 4095 = 127.5, to the nearest
+    assert said == ["f.tif: 16-bit image scaled to 8 bits from 0..4095: its brightest value is 4095, so it is read "
+                    "as 12-bit camera data (a 16-bit scale would make it near-black)"]
+    a[0, 0] = 4096  # one over 12 bits: 14-bit data
+    out, said = _rgb(a)
+    assert out[0, 0, 0] == round(4096 * 255 / 16383) and "0..16383" in said[0]
+    out, said = _rgb(a, bits=12)  # the file says 12 bits: values above are clipped, not rescaled
+    assert out[0, 0, 0] == 255 and said == ["f.tif: 16-bit image scaled to 8 bits from 0..4095: the TIFF states "
+                                            "12 bits per sample"]
+
+
+def test_channels_first_and_alpha():
+    rgba = np.zeros((4, 5, 6), np.uint8)  # (C, H, W), transparent: white glass
+    rgba[0] = 10
+    out, said = _rgb(rgba)
+    assert out.shape == (5, 6, 3) and (out == 255).all()
+    assert any("RGBA image converted to RGB" in m for m in said)
+    half = np.full((2, 3, 4), 100, np.uint8)
+    half[..., 3] = 128  # half transparent over white
+    assert _rgb(half)[0][0, 0, 0] == int(100 * 128 / 255 + 255 * (1 - 128 / 255) + 0.5)
+    four = np.full((5, 2, 4), 7, np.uint8)  # 5 rows of 4 samples: not channels first
+    assert _rgb(four)[0].shape == (5, 2, 3)
+    with pytest.raises(DatasetError, match="f.tif: expected an RGB image, got an array of shape"):
+        _rgb(np.zeros((2, 2, 5), np.uint8))
+
+
+def test_the_pixel_size_a_tiff_states_in_each_convention(tmp_path):
+    from napari_steatosis.data.images import tiff_pixel_size_um
+
+    a = rgb_tile(16, 16)
+    cases = {  # file -> what it states -> µm per pixel
+        "fiji.tif": (dict(imagej=True, resolution=(4, 4), metadata={"unit": "micron"}), 0.25),
+        "fiji_mu.tif": (dict(imagej=True, resolution=(4, 4), metadata={"unit": "\\u00B5m"}), 0.25),
+        "fiji_mm.tif": (dict(imagej=True, resolution=(2000, 2000), metadata={"unit": "mm"}), 0.5),
+        "fiji_pixels.tif": (dict(imagej=True, resolution=(4, 4), metadata={"unit": "pixel"}), None),
+        "greek.ome.tif": (dict(metadata={"PhysicalSizeX": 0.3, "PhysicalSizeXUnit": "μm"}), 0.3),
+        "nm.ome.tif": (dict(metadata={"PhysicalSizeX": 250, "PhysicalSizeXUnit": "nm"}), 0.25),
+        "cm.tif": (dict(resolution=(20000, 20000), resolutionunit="CENTIMETER"), 0.5),
+        "inch.tif": (dict(resolution=(50800, 50800), resolutionunit="INCH"), 0.5),
+        "nounit.tif": (dict(resolution=(4, 4), resolutionunit="NONE"), None),
+        "plain.tif": (dict(), None),
+    }
+    for name, (kwargs, want) in cases.items():
+        tifffile.imwrite(tmp_path / name, a, photometric="rgb", **kwargs)
+        got = tiff_pixel_size_um(tmp_path / name)
+        assert got == (pytest.approx(want) if want else None), name
+    cv2.imwrite(str(tmp_path / "x.png"), a)
+    assert tiff_pixel_size_um(tmp_path / "x.png") is None and tiff_pixel_size_um(tmp_path / "gone.tif") is None
+
+
+def test_a_fiji_calibrated_tiff_is_measured_in_micrometres(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "fiji.tif", rgb_tile(128, 160), photometric="rgb", imagej=True,
+                     resolution=(2, 2), metadata={"unit": "micron"})
+    assert main(["quantify", str(tmp_path / "fiji.tif"), "--out", str(tmp_path / "o")]) == 0
+    row = next(csv.DictReader(open(tmp_path / "o" / "per_image.csv")))
+    assert float(row["pixel_size_um"]) == pytest.approx(0.5)

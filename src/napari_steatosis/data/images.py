@@ -19,6 +19,8 @@ from .atomic import atomic_write
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MASK_SUFFIXES = (".png", ".tif", ".tiff")
+# micrometres per unit, as OME and ImageJ (Fiji) spell the units of a pixel size
+UNIT_UM = {"µm": 1.0, "μm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "nm": 1e-3, "mm": 1e3, "cm": 1e4}
 RGBA_NOTE = "RGBA image converted to RGB (transparent pixels shown as white glass)"
 BIT_DEPTHS = (8, 10, 12, 14, 16)  # what cameras write into 16-bit files, smallest first
 
@@ -263,7 +265,7 @@ def write_mask(path: str | os.PathLike, mask: np.ndarray, shape: tuple[int, int]
 
 
 def tiff_pixel_size_um(path: str | os.PathLike) -> float | None:
-    """Pixel size in µm from a TIFF's resolution tags (or OME metadata), if it says."""
+    """Pixel size in µm from a TIFF's OME metadata, ImageJ (Fiji) calibration or resolution tags, if it says."""
     path = Path(path)
     if path.suffix.lower() not in (".tif", ".tiff"):
         return None
@@ -274,17 +276,22 @@ def tiff_pixel_size_um(path: str | os.PathLike) -> float | None:
 
                 m = re.search(r'PhysicalSizeX="([0-9.eE+-]+)"', tif.ome_metadata)
                 unit = re.search(r'PhysicalSizeXUnit="([^"]+)"', tif.ome_metadata)
-                if m and (unit is None or unit.group(1) in ("µm", "um", "micron")):
-                    return float(m.group(1))
+                um = UNIT_UM.get(unit.group(1) if unit else "µm")  # OME's default unit is the µm
+                if m and um:
+                    return float(m.group(1)) * um
             tags = tif.pages[0].tags
             res, unit = tags.get("XResolution"), tags.get("ResolutionUnit")
-            if res is None or unit is None:
+            if res is None:
                 return None
             num, den = res.value
             per_unit = num / den if den else 0
             if per_unit <= 0:
                 return None
-            unit_um = {2: 25400.0, 3: 10000.0}.get(int(unit.value))  # inch, centimetre
+            if tif.is_imagej:  # Fiji: pixels per calibration unit, the unit named in its metadata
+                um = UNIT_UM.get(str((tif.imagej_metadata or {}).get("unit", "")).replace("\\u00B5", "µ"))
+                if um:
+                    return um / per_unit
+            unit_um = {2: 25400.0, 3: 10000.0}.get(int(unit.value)) if unit is not None else None  # inch, cm
             return unit_um / per_unit if unit_um else None
     except Exception:  # noqa: BLE001 (metadata is optional)
         return None
