@@ -332,3 +332,12 @@ def test_a_fiji_calibrated_tiff_is_measured_in_micrometres(tmp_path, capsys):
     assert main(["quantify", str(tmp_path / "fiji.tif"), "--out", str(tmp_path / "o")]) == 0
     row = next(csv.DictReader(open(tmp_path / "o" / "per_image.csv")))
     assert float(row["pixel_size_um"]) == pytest.approx(0.5)
+
+
+def test_a_slide_states_its_pixel_size_by_the_same_rules(tmp_path):
+    """The slide reader and the plain-image reader read OME and resolution tags with one helper: an OME slide
+    whose unit is spelt with a Greek mu has its pixel size too."""
+    tifffile.imwrite(tmp_path / "mu.ome.tif", rgb_tile(64, 64), photometric="rgb", tile=(16, 16),
+                     metadata={"PhysicalSizeX": 0.3, "PhysicalSizeXUnit": "μm"})
+    with open_slide(tmp_path / "mu.ome.tif", warn_no_mpp=False) as slide:
+        assert slide.mpp == pytest.approx(0.3)

@@ -21,6 +21,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MASK_SUFFIXES = (".png", ".tif", ".tiff")
 # micrometres per unit, as OME and ImageJ (Fiji) spell the units of a pixel size
 UNIT_UM = {"µm": 1.0, "μm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "nm": 1e-3, "mm": 1e3, "cm": 1e4}
+RESOLUTION_UNIT_UM = {2: 25400.0, 3: 10000.0}  # TIFF ResolutionUnit: inch, centimetre
 RGBA_NOTE = "RGBA image converted to RGB (transparent pixels shown as white glass)"
 BIT_DEPTHS = (8, 10, 12, 14, 16)  # what cameras write into 16-bit files, smallest first
 
@@ -98,10 +99,15 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, int | None]:
             arr = _drop_extra_samples(arr, extras, path)
         orientation = int(page.tags.valueof("Orientation", 1))
     if orientation != 1:  # upright as viewers show it, as for a JPEG's EXIF tag
-        if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
-            arr = np.moveaxis(arr, 0, -1)  # planar RGB: rows and columns first
-        arr = _upright(arr, orientation)
+        arr = _upright(_channels_last(arr), orientation)  # planar RGB: rows and columns first
     return arr, bits
+
+
+def _channels_last(arr: np.ndarray) -> np.ndarray:
+    """A channels-first (3 or 4, H, W) array, as planar TIFFs hold it, as (H, W, 3 or 4); others as they are."""
+    if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
+        return np.moveaxis(arr, 0, -1)
+    return arr
 
 
 def _upright(arr: np.ndarray, orientation: int) -> np.ndarray:
@@ -172,9 +178,7 @@ def to_rgb(arr: np.ndarray, name: str | os.PathLike = "image", bits: int | None 
     ``bits``: the bits per sample the file states, for 16-bit arrays holding fewer (see ``_uint16_to_uint8``)."""
     path = Path(name)
     arr = np.asarray(arr)
-    if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
-        arr = np.moveaxis(arr, 0, -1)  # channels-first TIFF
-    arr = _to_uint8(arr, path, bits)
+    arr = _to_uint8(_channels_last(arr), path, bits)
     if arr.ndim == 2:
         warnings.warn(f"{path}: grey-scale image converted to RGB", ImageConversionWarning, stacklevel=2)
         return np.repeat(arr[:, :, None], 3, axis=2)
@@ -271,27 +275,38 @@ def tiff_pixel_size_um(path: str | os.PathLike) -> float | None:
         return None
     try:
         with tifffile.TiffFile(path) as tif:
-            if tif.is_ome and tif.ome_metadata:
-                import re  # noqa: PLC0415
-
-                m = re.search(r'PhysicalSizeX="([0-9.eE+-]+)"', tif.ome_metadata)
-                unit = re.search(r'PhysicalSizeXUnit="([^"]+)"', tif.ome_metadata)
-                um = UNIT_UM.get(unit.group(1) if unit else "µm")  # OME's default unit is the µm
-                if m and um:
-                    return float(m.group(1)) * um
-            tags = tif.pages[0].tags
-            res, unit = tags.get("XResolution"), tags.get("ResolutionUnit")
-            if res is None:
-                return None
-            num, den = res.value
-            per_unit = num / den if den else 0
-            if per_unit <= 0:
-                return None
-            if tif.is_imagej:  # Fiji: pixels per calibration unit, the unit named in its metadata
-                um = UNIT_UM.get(str((tif.imagej_metadata or {}).get("unit", "")).replace("\\u00B5", "µ"))
-                if um:
-                    return um / per_unit
-            unit_um = {2: 25400.0, 3: 10000.0}.get(int(unit.value)) if unit is not None else None  # inch, cm
-            return unit_um / per_unit if unit_um else None
+            um = ome_pixel_size_um(tif)
+            return um if um is not None else resolution_pixel_size_um(tif, tif.pages[0])
     except Exception:  # noqa: BLE001 (metadata is optional)
         return None
+
+
+def ome_pixel_size_um(tif) -> float | None:
+    """OME ``PhysicalSizeX`` in µm (its default unit); None when absent or in a unit not in UNIT_UM."""
+    if not (tif.is_ome and tif.ome_metadata):
+        return None
+    import re  # noqa: PLC0415
+
+    m = re.search(r'PhysicalSizeX="([0-9.eE+-]+)"', tif.ome_metadata)
+    unit = re.search(r'PhysicalSizeXUnit="([^"]+)"', tif.ome_metadata)
+    um = UNIT_UM.get(unit.group(1) if unit else "µm")
+    return float(m.group(1)) * um if m and um else None
+
+
+def resolution_pixel_size_um(tif, page) -> float | None:
+    """µm per pixel from ``page``'s resolution tags: in Fiji's calibration unit when an ImageJ file names
+    one (pixels per unit, the unit in its metadata), else per inch or centimetre; None when not stated."""
+    tags = page.tags
+    res, unit = tags.get("XResolution"), tags.get("ResolutionUnit")
+    if res is None:
+        return None
+    num, den = res.value
+    per_unit = num / den if den else 0
+    if per_unit <= 0:
+        return None
+    if tif.is_imagej:
+        um = UNIT_UM.get(str((tif.imagej_metadata or {}).get("unit", "")).replace("\\u00B5", "µ"))
+        if um:
+            return um / per_unit
+    unit_um = RESOLUTION_UNIT_UM.get(int(unit.value)) if unit is not None else None
+    return unit_um / per_unit if unit_um else None

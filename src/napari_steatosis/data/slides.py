@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import DatasetError, ImageConversionWarning
 from ..words import count
+from .images import ome_pixel_size_um, resolution_pixel_size_um
 
 TIFF_SLIDE_SUFFIXES = (".svs", ".ndpi", ".scn", ".bif", ".ome.tif", ".ome.tiff")
 OPENSLIDE_SUFFIXES = (".mrxs", ".vms", ".vmu", ".svslide", ".dcm")
@@ -228,25 +229,16 @@ def tiff_slide_mpp(tif, page=None) -> float | None:
     m = re.search(r"\|\s*MPP\s*=\s*([0-9.eE+-]+)", desc)
     if m:
         return _plausible(float(m.group(1)))
-    if tif.is_ome and tif.ome_metadata:
-        m = re.search(r'PhysicalSizeX="([0-9.eE+-]+)"', tif.ome_metadata)
-        unit = re.search(r'PhysicalSizeXUnit="([^"]+)"', tif.ome_metadata)
-        factor = {"µm": 1.0, "um": 1.0, "micron": 1.0, "nm": 1e-3, "mm": 1e3}.get(unit.group(1) if unit else "µm")
-        if m and factor:
-            return _plausible(float(m.group(1)) * factor)
+    um = ome_pixel_size_um(tif)
+    if um is not None:
+        return _plausible(um)
     xmp = page.tags.get("XMP")
     if xmp is not None:
         text = xmp.value.decode("utf-8", "replace") if isinstance(xmp.value, bytes) else str(xmp.value)
         m = re.search(r'ScanRes="([0-9.eE+-]+)"', text)
         if m:
             return _plausible(float(m.group(1)))
-    res, unit = page.tags.get("XResolution"), page.tags.get("ResolutionUnit")
-    if res is None or unit is None:
-        return None
-    num, den = res.value
-    per_unit = num / den if den else 0
-    unit_um = {2: 25400.0, 3: 10000.0}.get(int(unit.value))  # inch, centimetre
-    return _plausible(unit_um / per_unit) if unit_um and per_unit > 0 else None
+    return _plausible(resolution_pixel_size_um(tif, page))
 
 
 def _open_tiff(path: Path) -> Slide:
